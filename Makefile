@@ -1,0 +1,24 @@
+# The README's two set-up commands: `make quickstart` (the main job) and `make test` (the test suite).
+# Both build .venv first: torch before the package, so pip never swaps in another torch build.
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install "$(TORCH)"
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $@
+
+quickstart: $(VENV)/.installed
+	$(BIN)/python -m specformers.quickstart --output_dir quickstart_output
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest tests
+
+benchmark: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_feature_extraction.py --repeats 15
+	$(BIN)/python benchmarks/bench_ast_forward.py
+
+.PHONY: quickstart test benchmark

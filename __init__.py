@@ -1,0 +1,31 @@
+"""specformers: AST, MAST and ASiT spectrogram transformers for Hugging Face Transformers.
+
+Importing the package registers every config, model and the feature extractor with the transformers Auto
+classes, and makes `pipeline("audio-classification")` use the specformers extractor for specformers models.
+"""
+
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
+
+from .configuration.configuration_ast import ASTConfig
+from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
+from .modeling.modeling_ast import ASTForAudioClassification, ASTModel
+from .pipelines import SpectrogramAudioClassificationPipeline, register_pipeline
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SpectrogramFeatureExtractor",
+    "SpectrogramAudioClassificationPipeline",
+    "ASTConfig",
+    "ASTModel",
+    "ASTForAudioClassification",
+]
+
+# (config, base model, classification model). Class names may clash with transformers' (ASTConfig): Auto
+# lookups of registered classes go by class object, so exist_ok=True leaves transformers' own AST untouched.
+for _config, _model, _classifier in [(ASTConfig, ASTModel, ASTForAudioClassification)]:
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModel.register(_config, _model, exist_ok=True)
+    AutoModelForAudioClassification.register(_config, _classifier, exist_ok=True)
+    AutoFeatureExtractor.register(_config, SpectrogramFeatureExtractor, exist_ok=True)
+register_pipeline()

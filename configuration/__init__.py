@@ -1,0 +1,1 @@
+"""The configurations: one file per model family, plus what they share."""

@@ -1,0 +1,1 @@
+"""The shared log-mel feature extractor (and, later, the training augmentations)."""

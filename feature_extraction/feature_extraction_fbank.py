@@ -1,0 +1,400 @@
+"""Kaldi-compatible log-mel filterbank features in batched PyTorch: the one extractor every specformers model uses."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
+
+# (norm_mean, norm_std, target_frames) of the AST/ASiT recipes.
+PRESETS = {
+    "audioset": {"norm_mean": -4.2677393, "norm_std": 4.5689974, "target_frames": 1024},
+    "esc50": {"norm_mean": -6.6268077, "norm_std": 5.358466, "target_frames": 512},
+    "speech_commands": {"norm_mean": -6.845978, "norm_std": 5.5654526, "target_frames": 128},
+    "asit": {"norm_mean": -4.2677393, "norm_std": 4.5689974, "target_frames": 592},
+}
+
+LOG_FLOOR = 1.1920928955078125e-07  # float32 machine epsilon, Kaldi's energy floor
+_BLOCK_FRAMES = 2048
+
+# Integer PCM is scaled into [-1, 1]: (offset, scale) per dtype.
+_PCM_SCALES = {
+    np.dtype(np.int8): (0.0, 2.0**7),
+    np.dtype(np.uint8): (128.0, 2.0**7),
+    np.dtype(np.int16): (0.0, 2.0**15),
+    np.dtype(np.int32): (0.0, 2.0**31),
+    np.dtype(np.int64): (0.0, 2.0**63),
+}
+_TORCH_TO_NUMPY_INT = {torch.int8: np.int8, torch.uint8: np.uint8, torch.int16: np.int16, torch.int32: np.int32,
+                       torch.int64: np.int64}
+
+
+def kaldi_mel_filterbank(num_mel_bins: int, fft_size: int, sampling_rate: int, low_freq: float,
+                         high_freq: float) -> torch.Tensor:
+    """Triangular filters in Kaldi's mel space, shape `(fft_size // 2 + 1, num_mel_bins)`, float64.
+
+    Kaldi weights FFT bins 0 .. fft_size/2 - 1; the Nyquist bin gets weight 0.
+    """
+
+    def mel(freq):
+        return 1127.0 * torch.log1p(torch.as_tensor(freq, dtype=torch.float64) / 700.0)
+
+    mel_low, mel_high = mel(low_freq), mel(high_freq)
+    edges = mel_low + (mel_high - mel_low) / (num_mel_bins + 1) * torch.arange(num_mel_bins + 2, dtype=torch.float64)
+    left, centre, right = edges[:-2], edges[1:-1], edges[2:]
+    bin_mel = mel(sampling_rate / fft_size * torch.arange(fft_size // 2, dtype=torch.float64))[:, None]
+    rising = (bin_mel - left) / (centre - left)
+    falling = (right - bin_mel) / (right - centre)
+    weights = torch.minimum(rising, falling).clamp_min(0.0)
+    return torch.cat([weights, weights.new_zeros(1, num_mel_bins)])
+
+
+class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
+    r"""Log-mel filterbank features as AST, MAST and ASiT expect them (Kaldi `fbank` with AST's settings).
+
+    Output `input_values` of shape `(batch, target_frames, num_mel_bins)`, float32: 25 ms Hanning frames every
+    10 ms (snip edges), per-frame DC removal, pre-emphasis 0.97, power spectrum of the next power-of-two FFT,
+    Kaldi mel filters from `low_freq` to Nyquist, `log(max(x, eps))`; zero-padded or truncated to
+    `target_frames`, then normalised as `(x - norm_mean) / (2 * norm_std)`.
+
+    The whole batch goes through one STFT, on the device of the input tensors or the `device` argument.
+
+    Args:
+        sampling_rate: rate the model expects; other rates are resampled with soxr (unless `resample=False`).
+        num_mel_bins: mel filters (128 for every model here).
+        target_frames: frames per clip after padding/truncation (1024 = 10.24 s).
+        norm_mean, norm_std: normalisation statistics of the training corpus (AudioSet by default).
+        do_normalize: apply the normalisation.
+        frame_length_ms, frame_shift_ms: analysis window and hop.
+        preemphasis: pre-emphasis coefficient.
+        low_freq: lowest mel-filter edge in Hz; `high_freq`: highest (None or <= 0: Nyquist plus this offset).
+        resample: resample other sampling rates (True) or raise a ValueError (False).
+    """
+
+    model_input_names = ["input_values"]
+
+    def __init__(
+        self,
+        sampling_rate: int = 16000,
+        num_mel_bins: int = 128,
+        target_frames: int = 1024,
+        norm_mean: float = PRESETS["audioset"]["norm_mean"],
+        norm_std: float = PRESETS["audioset"]["norm_std"],
+        do_normalize: bool = True,
+        frame_length_ms: float = 25.0,
+        frame_shift_ms: float = 10.0,
+        preemphasis: float = 0.97,
+        low_freq: float = 20.0,
+        high_freq: float | None = None,
+        resample: bool = True,
+        padding_value: float = 0.0,
+        **kwargs,
+    ):
+        kwargs.setdefault("return_attention_mask", False)
+        kwargs.pop("feature_size", None)  # always num_mel_bins; saved configs carry it
+        super().__init__(feature_size=num_mel_bins, sampling_rate=sampling_rate, padding_value=padding_value,
+                         **kwargs)
+        self.num_mel_bins = num_mel_bins
+        self.target_frames = target_frames
+        self.norm_mean = norm_mean
+        self.norm_std = norm_std
+        self.do_normalize = do_normalize
+        self.frame_length_ms = frame_length_ms
+        self.frame_shift_ms = frame_shift_ms
+        self.preemphasis = preemphasis
+        self.low_freq = low_freq
+        self.high_freq = high_freq
+        self.resample = resample
+        self._check_settings()
+        self._constants = {}  # (device, dtype) -> (window, mel filters); not serialised
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "SpectrogramFeatureExtractor":
+        """An extractor with a recipe's statistics and length: `audioset`, `esc50`, `speech_commands` or `asit`.
+
+        Keyword arguments override the preset (e.g. `target_frames=512`).
+        """
+        if name not in PRESETS:
+            raise ValueError(f"Unknown feature-extractor preset {name!r}; choose one of {sorted(PRESETS)}.")
+        return cls(**{**PRESETS[name], **overrides})
+
+    # ------------------------------------------------------------------ geometry
+
+    @property
+    def frame_length(self) -> int:
+        """Samples per analysis frame (400 at 16 kHz)."""
+        return int(self.sampling_rate * self.frame_length_ms / 1000)
+
+    @property
+    def hop_length(self) -> int:
+        """Samples between frame starts (160 at 16 kHz)."""
+        return int(self.sampling_rate * self.frame_shift_ms / 1000)
+
+    @property
+    def fft_size(self) -> int:
+        return 1 << (self.frame_length - 1).bit_length()
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames Kaldi (snip_edges) takes from a clip of `num_samples`, before padding/truncation."""
+        return 0 if num_samples < self.frame_length else 1 + (num_samples - self.frame_length) // self.hop_length
+
+    def _check_settings(self):
+        nyquist = self.sampling_rate / 2
+        high = self.high_freq if self.high_freq is not None and self.high_freq > 0 else nyquist + (self.high_freq or 0)
+        if not 0 <= self.low_freq < high <= nyquist:
+            raise ValueError(f"Mel range must satisfy 0 <= low_freq < high_freq <= {nyquist} Hz (Nyquist); "
+                             f"got low_freq={self.low_freq}, high_freq={self.high_freq}.")
+        if self.target_frames < 1 or self.num_mel_bins < 1:
+            raise ValueError(f"target_frames and num_mel_bins must be positive; got {self.target_frames}, "
+                             f"{self.num_mel_bins}.")
+        if self.do_normalize and not self.norm_std > 0:
+            raise ValueError(f"norm_std must be positive to normalise; got {self.norm_std}.")
+        self._high_freq_hz = high
+
+    def _window_and_filters(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        key = str(device)
+        if key not in self._constants:
+            window = torch.hann_window(self.frame_length, periodic=False, dtype=torch.float64)
+            filters = kaldi_mel_filterbank(self.num_mel_bins, self.fft_size, self.sampling_rate, self.low_freq,
+                                           self._high_freq_hz)
+            self._constants[key] = (window.to(device, torch.float32), filters.to(device, torch.float32))
+        return self._constants[key]
+
+    def to_dict(self):
+        return {k: v for k, v in super().to_dict().items() if not k.startswith("_")}
+
+    # ------------------------------------------------------------------ features
+
+    @torch.no_grad()
+    def log_mel(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Unnormalised log-mel features of 1-D float clips at `sampling_rate`, all on one device.
+
+        Returns `(batch, target_frames, num_mel_bins)`; frames past a clip's end hold `padding_value`.
+        """
+        device = clips[0].device
+        window, filters = self._window_and_filters(device)
+        kept = [min(self.num_frames(len(c)), self.target_frames) for c in clips]
+        num_frames = max(kept)
+        waves = torch.empty(len(clips), self.frame_length + self.hop_length * (num_frames - 1), device=device)
+        for row, clip in zip(waves, clips):
+            n = min(len(clip), waves.shape[1])
+            row[:n] = clip[:n]
+            row[n:] = 0.0
+
+        # Kaldi removes each frame's mean, then pre-emphasises within the frame. Pre-emphasising the whole signal
+        # once is the same on every sample but a frame's first, which the symmetric Hann window zeroes anyway;
+        # the mean removal then becomes subtracting (1 - preemphasis) * frame mean.
+        emphasised = waves.clone()
+        emphasised[:, 1:] -= self.preemphasis * waves[:, :-1]
+        frames = emphasised.unfold(1, self.frame_length, self.hop_length)  # (batch, frames, frame_length), a view
+        offsets = (1 - self.preemphasis) * torch.nn.functional.avg_pool1d(
+            waves[:, None], self.frame_length, self.hop_length)[:, 0, :, None]
+
+        # Blocks of about _BLOCK_FRAMES frames keep the FFT's working set in cache on a CPU (~3x faster); the
+        # block buffer's zero tail is the FFT's zero padding.
+        block = _BLOCK_FRAMES if device.type == "cpu" else len(clips) * num_frames
+        rows, steps = max(1, block // num_frames), min(num_frames, block)
+        buffer = torch.zeros(rows, steps, self.fft_size, device=device)
+        features = torch.empty(len(clips), num_frames, self.num_mel_bins, device=device)
+        for b in range(0, len(clips), rows):
+            for f in range(0, num_frames, steps):
+                source = frames[b:b + rows, f:f + steps]
+                padded = buffer[: source.shape[0], : source.shape[1]]
+                windowed = padded[..., : self.frame_length]
+                torch.sub(source, offsets[b:b + rows, f:f + steps], out=windowed)
+                windowed.mul_(window)
+                spectrum = torch.fft.rfft(padded)
+                power = spectrum.real.square().addcmul_(spectrum.imag, spectrum.imag)
+                features[b:b + rows, f:f + steps] = power @ filters
+        features.clamp_min_(LOG_FLOOR).log_()
+
+        if min(kept) < num_frames:
+            padding = torch.arange(num_frames, device=device)[None, :] >= torch.tensor(kept, device=device)[:, None]
+            features.masked_fill_(padding[..., None], self.padding_value)
+        missing = self.target_frames - num_frames
+        if missing > 0:
+            features = torch.nn.functional.pad(features, (0, 0, 0, missing), value=self.padding_value)
+        return features
+
+    def normalize(self, features: torch.Tensor) -> torch.Tensor:
+        """`(x - norm_mean) / (2 * norm_std)`, in place."""
+        return features.sub_(self.norm_mean).div_(2 * self.norm_std)
+
+    def __call__(
+        self,
+        raw_speech,
+        sampling_rate: int | None = None,
+        return_tensors: str | None = None,
+        device: str | torch.device | None = None,
+        resample: bool | None = None,
+        **kwargs,
+    ) -> BatchFeature:
+        """Featurise one clip or a batch.
+
+        Args:
+            raw_speech: one clip (1-D array, tensor or list of numbers), a batch (2-D array/tensor of mono clips,
+                or a list of clips), or `datasets`-style dicts `{"array": ..., "sampling_rate": ...}`. An item of
+                a list may be 2-D (multi-channel, channels-first or channels-last); it is mixed down to mono.
+                Integer PCM is scaled to [-1, 1].
+            sampling_rate: rate of `raw_speech` (dict items carry their own). Other rates than the extractor's
+                are resampled with soxr, unless `resample=False`.
+            return_tensors: "pt" (torch, on the compute device), "np", or None (a list of numpy arrays).
+            device: where to compute; defaults to the device of tensor inputs, else CPU.
+        Returns:
+            `BatchFeature` with `input_values` of shape `(batch, target_frames, num_mel_bins)`.
+        """
+        resample = self.resample if resample is None else resample
+        items = _split_batch(raw_speech, sampling_rate)
+        clips = [self._prepare_clip(audio, rate, index, resample) for index, (audio, rate) in enumerate(items)]
+        if any(rate is None for _, rate in items):
+            logger.warning_once(f"No sampling_rate given to {type(self).__name__}: assuming {self.sampling_rate} Hz. "
+                                "Pass sampling_rate= to avoid silent errors.")
+        device = torch.device(device) if device is not None else clips[0].device
+        features = self.log_mel([clip.to(device) for clip in clips])
+        if self.do_normalize:
+            features = self.normalize(features)
+
+        if return_tensors in ("pt", "torch"):
+            values = features
+        elif return_tensors in ("np", "numpy"):
+            values = features.cpu().numpy()
+        elif return_tensors is None:
+            values = list(features.cpu().numpy())
+        else:
+            raise ValueError(f"return_tensors must be 'pt', 'np' or None; got {return_tensors!r}.")
+        return BatchFeature({"input_values": values})
+
+    def _prepare_clip(self, audio, rate: int | None, index: int, resample: bool) -> torch.Tensor:
+        """One item -> 1-D float32 tensor at `self.sampling_rate`, or a ValueError naming the item."""
+        clip = _to_mono_float(audio, index)
+        if clip.numel() == 0:
+            raise ValueError(f"Audio item {index} is empty (0 samples).")
+        if not bool(torch.isfinite(clip.sum(dtype=torch.float64))):  # a float64 sum cannot overflow; 10x faster
+            raise ValueError(f"Audio item {index} contains NaN or infinite samples; clean or drop this clip.")
+        rate = self.sampling_rate if rate is None else int(rate)
+        if rate != self.sampling_rate:
+            if not resample:
+                raise ValueError(f"Audio item {index} is sampled at {rate} Hz but this extractor expects "
+                                 f"{self.sampling_rate} Hz; resample it or call with resample=True.")
+            logger.warning_once(f"Resampling audio from {rate} Hz to {self.sampling_rate} Hz with soxr.")
+            clip = resample_audio(clip, rate, self.sampling_rate)
+        if len(clip) < self.frame_length:
+            raise ValueError(f"Audio item {index} has {len(clip)} samples, shorter than one {self.frame_length_ms:g} ms "
+                             f"frame ({self.frame_length} samples at {self.sampling_rate} Hz). If it is one "
+                             "multi-channel clip, pass it inside a list: extractor([audio]).")
+        return clip
+
+    # ------------------------------------------------------------------ corpus statistics
+
+    def compute_normalization_stats(self, audio: Iterable, sampling_rate: int | None = None, batch_size: int = 32,
+                                    include_padding: bool = True) -> dict[str, float]:
+        """Mean and standard deviation of the unnormalised features of a corpus, for `norm_mean` / `norm_std`.
+
+        `audio` yields clips in any form `__call__` accepts for one item (arrays or `{"array", "sampling_rate"}`
+        dicts, e.g. a `datasets` audio column). Statistics are exact (float64 sums over every value); with
+        `include_padding` (the AST recipe) the padded frames of short clips count as the model sees them.
+        Returns `{"norm_mean": ..., "norm_std": ...}`, ready for `SpectrogramFeatureExtractor(**stats)`.
+        """
+        total = total_sq = count = 0.0
+        batch = []
+
+        def flush():
+            nonlocal total, total_sq, count
+            clips = [self._prepare_clip(a, r, i, self.resample) for i, (a, r) in enumerate(batch)]
+            features = self.log_mel(clips).double()
+            if not include_padding:
+                kept = [min(self.num_frames(len(c)), self.target_frames) for c in clips]
+                features = torch.cat([f[:k] for f, k in zip(features, kept)])
+            total += float(features.sum())
+            total_sq += float(features.square().sum())
+            count += features.numel()
+            batch.clear()
+
+        for item in audio:
+            batch.extend(_split_batch(item, sampling_rate))
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+        if count == 0:
+            raise ValueError("compute_normalization_stats got no audio.")
+        mean = total / count
+        std = math.sqrt(max(total_sq / count - mean * mean, 0.0))
+        return {"norm_mean": mean, "norm_std": std}
+
+
+def resample_audio(clip: torch.Tensor, orig_rate: int, target_rate: int) -> torch.Tensor:
+    """Resample a 1-D float tensor with soxr (high quality), returned on the input's device."""
+    import soxr
+
+    out = soxr.resample(clip.detach().cpu().numpy().astype(np.float32), orig_rate, target_rate, quality="HQ")
+    return torch.from_numpy(np.ascontiguousarray(out)).to(clip.device)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
+
+
+def _split_batch(raw_speech, sampling_rate: int | None) -> list[tuple[object, int | None]]:
+    """Input of `__call__` -> list of (one clip, its sampling rate)."""
+    if isinstance(raw_speech, dict):
+        return [_from_audio_dict(raw_speech, 0)]
+    if isinstance(raw_speech, (np.ndarray, torch.Tensor)):
+        if raw_speech.ndim == 1:
+            return [(raw_speech, sampling_rate)]
+        if raw_speech.ndim == 2:
+            return [(row, sampling_rate) for row in raw_speech]
+        raise ValueError(f"Got a {raw_speech.ndim}-D array of shape {tuple(raw_speech.shape)}; expected one clip "
+                         "(samples,), a batch of mono clips (batch, samples), or a list of clips (pass multi-channel "
+                         "clips as a list of (channels, samples) arrays).")
+    if isinstance(raw_speech, (list, tuple)):
+        if len(raw_speech) == 0:
+            raise ValueError("Got an empty list: no audio to featurise.")
+        if all(_is_number(x) for x in raw_speech):
+            return [(raw_speech, sampling_rate)]
+        return [_from_audio_dict(x, i) if isinstance(x, dict) else (x, sampling_rate) for i, x in enumerate(raw_speech)]
+    raise ValueError(f"Unsupported audio input of type {type(raw_speech).__name__}; pass numpy arrays, torch tensors, "
+                     "lists of numbers, or {'array', 'sampling_rate'} dicts.")
+
+
+def _from_audio_dict(item: dict, index: int) -> tuple[object, int]:
+    if "array" not in item or "sampling_rate" not in item:
+        raise ValueError(f"Audio item {index} is a dict without 'array' and 'sampling_rate' keys: {sorted(item)}.")
+    return item["array"], item["sampling_rate"]
+
+
+def _to_mono_float(audio, index: int) -> torch.Tensor:
+    """Array-like clip (1-D, or 2-D multi-channel) -> 1-D float32 tensor; integer PCM scaled to [-1, 1]."""
+    if isinstance(audio, torch.Tensor):
+        if audio.dtype in _TORCH_TO_NUMPY_INT:
+            offset, scale = _PCM_SCALES[np.dtype(_TORCH_TO_NUMPY_INT[audio.dtype])]
+            tensor = (audio.double() - offset) / scale
+        elif audio.is_floating_point():
+            tensor = audio
+        else:
+            raise ValueError(f"Audio item {index} has unsupported dtype {audio.dtype}; expected float or integer PCM.")
+    else:
+        try:
+            array = np.asarray(audio)
+        except ValueError as err:  # ragged nested lists
+            raise ValueError(f"Audio item {index} is not a rectangular array: {err}") from None
+        if array.dtype in _PCM_SCALES:
+            offset, scale = _PCM_SCALES[array.dtype]
+            array = (array.astype(np.float64) - offset) / scale
+        elif array.dtype.kind != "f":
+            raise ValueError(f"Audio item {index} has unsupported dtype {array.dtype}; expected float or integer PCM.")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    tensor = tensor.detach().to(torch.float32)
+    if tensor.ndim == 2:  # multi-channel: the shorter axis holds the channels
+        tensor = tensor.mean(dim=0 if tensor.shape[0] <= tensor.shape[1] else 1)
+    elif tensor.ndim != 1:
+        raise ValueError(f"Audio item {index} has shape {tuple(tensor.shape)}; expected (samples,) or a multi-channel "
+                         "(channels, samples) / (samples, channels) array.")
+    return tensor

@@ -1,0 +1,1 @@
+"""The models: one file per model family, plus shared layers, heads and weight conversions."""

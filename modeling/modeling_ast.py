@@ -1,0 +1,137 @@
+"""AST: the Audio Spectrogram Transformer (Gong et al. 2021) on the shared spectrogram ViT, with its weight
+conversions (transformers' AST checkpoints, timm ImageNet ViT/DeiT, the original AST repository)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import torch
+from torch import nn
+from transformers import PretrainedConfig
+from transformers.utils import cached_file, logging
+
+from ..configuration.configuration_ast import ASTConfig
+from .ast_conversion import (
+    TRANSFORMERS_AST_MODEL_TYPE,
+    config_kwargs_from_transformers_ast,
+    convert_original_ast_state_dict,
+    convert_timm_vit_state_dict,
+    convert_transformers_ast_state_dict,
+    load_state_dict_file,
+)
+from .spectrogram_vit import SpectrogramViTForAudioClassification, SpectrogramViTModel
+
+logger = logging.get_logger(__name__)
+
+_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+
+
+def _as_state_dict(weights) -> dict[str, torch.Tensor]:
+    if isinstance(weights, nn.Module):
+        return weights.state_dict()
+    if isinstance(weights, (str, os.PathLike)):
+        return load_state_dict_file(weights)
+    return dict(weights)
+
+
+def _load_transformers_weights(path, hub_kwargs: dict) -> dict[str, torch.Tensor]:
+    """All tensors of a transformers checkpoint: model.safetensors (single or sharded) or pytorch_model.bin."""
+    for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"):
+        file = cached_file(path, name, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+        if file is None:
+            continue
+        if name.endswith(".index.json"):
+            with open(file) as f:
+                shards = sorted(set(json.load(f)["weight_map"].values()))
+            state = {}
+            for shard in shards:
+                state.update(load_state_dict_file(cached_file(path, shard, **hub_kwargs)))
+            return state
+        return load_state_dict_file(file)
+    raise OSError(f"No model.safetensors or pytorch_model.bin found in {path}.")
+
+
+class ASTConversionMixin:
+    """`from_pretrained` that also reads transformers' AST checkpoints, plus `from_timm` and `from_original_ast`."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """Load a specformers AST, or convert on the fly a checkpoint saved by transformers' own
+        `ASTModel`/`ASTForAudioClassification` (Hub v4 weight names or v5 names). Every keyword of
+        `PreTrainedModel.from_pretrained` works (e.g. `num_labels=10, ignore_mismatched_sizes=True`)."""
+        hub_kwargs = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
+        if not isinstance(kwargs.get("config"), PretrainedConfig):
+            config_dict, _ = PretrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+            if config_dict.get("model_type") == TRANSFORMERS_AST_MODEL_TYPE:
+                logger.info(f"Converting the transformers AST checkpoint {pretrained_model_name_or_path}.")
+                state = convert_transformers_ast_state_dict(
+                    _load_transformers_weights(pretrained_model_name_or_path, hub_kwargs))
+                config = ASTConfig(**config_kwargs_from_transformers_ast(config_dict))
+                rest = {k: v for k, v in kwargs.items() if k not in _HUB_KWARGS}
+                return cls._from_converted(config, state, model_args, rest)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+    @classmethod
+    def _from_converted(cls, config: ASTConfig, state: dict, model_args=(), kwargs=None):
+        """Go through the regular `from_pretrained` (so all its options work) on a temporary converted copy."""
+        from safetensors.torch import save_file
+
+        with tempfile.TemporaryDirectory() as tmp:
+            config.save_pretrained(tmp)
+            save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(tmp, "model.safetensors"),
+                      metadata={"format": "pt"})
+            return super().from_pretrained(tmp, *model_args, **(kwargs or {}))
+
+    @classmethod
+    def from_timm(cls, weights, config: ASTConfig | None = None, **config_overrides):
+        """An AST initialised from timm ViT/DeiT ImageNet weights (the AST paper's ImageNet pretraining).
+
+        Args:
+            weights: a timm model, its `state_dict()`, or a path to one (`.safetensors`, or a pickle opened with
+                `weights_only=True`). DeiT-distilled weights give cls + distillation tokens; a plain ViT's cls
+                token is copied into both.
+            config: the AST to build (default `ASTConfig(**config_overrides)`, AST-Base for AudioSet); its width
+                and depth must match the timm model.
+        Patch filters are summed over RGB and the position grid is centre-cut in frequency and interpolated in
+        time to the spectrogram grid. Classifier weights (if any) stay freshly initialised.
+        """
+        config = config if config is not None else cls.config_class(**config_overrides)
+        model = cls(config)
+        model.base_model.load_state_dict(convert_timm_vit_state_dict(_as_state_dict(weights), config))
+        return model
+
+    @classmethod
+    def from_original_ast(cls, checkpoint, target_frames: int = 1024, patch_stride: tuple[int, int] = (10, 10),
+                          **config_overrides):
+        """Load a checkpoint of the original AST repository (github.com/YuanGongND/ast, keys `module.v.*`).
+
+        Args:
+            checkpoint: path to the `.pth` (opened with `weights_only=True`) or its state dict.
+            target_frames, patch_stride: the `input_tdim` and `(fstride, tstride)` it was trained with (the file
+                does not record them; AudioSet models use 1024 and (10, 10)).
+        """
+        config_kwargs, state = convert_original_ast_state_dict(_as_state_dict(checkpoint))
+        config = ASTConfig(**{**config_kwargs, "target_frames": target_frames, "patch_stride": patch_stride,
+                              **config_overrides})
+        expected = config.num_prefix_tokens + config.patch_grid[0] * config.patch_grid[1]
+        found = state["vit.embeddings.position_embeddings"].shape[1]
+        if found != expected:
+            raise ValueError(f"The checkpoint has {found} position embeddings but target_frames={target_frames} and "
+                             f"patch_stride={tuple(patch_stride)} give {expected}; pass the input_tdim and "
+                             "fstride/tstride it was trained with.")
+        return cls._from_converted(config, state)
+
+
+class ASTModel(ASTConversionMixin, SpectrogramViTModel):
+    """The bare AST: `(batch, frames, 128)` log-mel -> `(batch, 2 + patches, hidden)` tokens and the mean of the
+    cls and distillation tokens as `pooler_output`."""
+
+    config_class = ASTConfig
+
+
+class ASTForAudioClassification(ASTConversionMixin, SpectrogramViTForAudioClassification):
+    """AST with a LayerNorm + Linear head on the pooled output (single- or multi-label via `problem_type`)."""
+
+    config_class = ASTConfig

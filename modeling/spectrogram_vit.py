@@ -1,0 +1,297 @@
+"""The ViT over a log-mel spectrogram shared by AST and ASiT (they differ only by configuration).
+
+Reads top to bottom: position-grid helper -> embeddings -> attention -> MLP -> layer -> encoder ->
+PreTrainedModel -> Model -> ForAudioClassification.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
+
+from ..configuration.configuration_ast import SpectrogramViTConfig
+from .classification import ClassifierHead, classification_loss
+from .layers import DropPath
+
+
+def resize_position_grid(grid: torch.Tensor, size: tuple[int, int], mode: str = "cut_or_bilinear") -> torch.Tensor:
+    """Fit position embeddings laid out as `(1, dim, freq, time)` to another `(freq, time)` grid.
+
+    `cut_or_bilinear` (AST) works per axis: an axis that shrinks keeps its centre, one that grows is
+    interpolated bilinearly. `bicubic` (ASiT, timm) interpolates both axes.
+    """
+    if tuple(grid.shape[-2:]) == tuple(size):
+        return grid
+    if mode == "bicubic":
+        return F.interpolate(grid, size=size, mode="bicubic", align_corners=False)
+    for axis, new in zip((2, 3), size):
+        old = grid.shape[axis]
+        if new < old:
+            grid = grid.narrow(axis, old // 2 - new // 2, new)
+        elif new > old:
+            target = list(grid.shape[-2:])
+            target[axis - 2] = new
+            grid = F.interpolate(grid, size=tuple(target), mode="bilinear", align_corners=False)
+    return grid
+
+
+class SpectrogramViTEmbeddings(nn.Module):
+    """Patch embeddings + prefix tokens + position embeddings.
+
+    `(batch, frames, mel_bins)` -> `(batch, prefix + patches, hidden)` and the `(freq, time)` patch grid.
+    """
+
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__()
+        self.config = config
+        self.patch_embeddings = nn.Conv2d(1, config.hidden_size, config.patch_size, stride=config.patch_stride)
+        # [cls] or [cls, distillation]
+        self.prefix_tokens = nn.Parameter(torch.zeros(1, config.num_prefix_tokens, config.hidden_size))
+        freq, time = config.patch_grid
+        self.position_embeddings = nn.Parameter(
+            torch.zeros(1, config.num_prefix_tokens + freq * time, config.hidden_size))
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def tokens_to_grid(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """`(batch, freq * time, dim)` in the configured token order -> `(batch, dim, freq, time)`."""
+        freq, time = grid
+        if self.config.token_order == "time_major":
+            return tokens.unflatten(1, (time, freq)).permute(0, 3, 2, 1)
+        return tokens.unflatten(1, (freq, time)).permute(0, 3, 1, 2)
+
+    def grid_to_tokens(self, grid: torch.Tensor) -> torch.Tensor:
+        """`(batch, dim, freq, time)` -> `(batch, freq * time, dim)` in the configured token order."""
+        if self.config.token_order == "time_major":
+            grid = grid.transpose(2, 3)
+        return grid.flatten(2).transpose(1, 2)
+
+    def patch_position_embeddings(self, grid: tuple[int, int]) -> torch.Tensor:
+        """Position embeddings of the patch tokens for a run-time grid: `(1, freq * time, hidden)`."""
+        learned = self.position_embeddings[:, self.config.num_prefix_tokens:]
+        if tuple(grid) == self.config.patch_grid:
+            return learned
+        learned = self.tokens_to_grid(learned, self.config.patch_grid)
+        return self.grid_to_tokens(resize_position_grid(learned, grid, self.config.position_resize))
+
+    def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        patches = self.patch_embeddings(input_values.transpose(1, 2).unsqueeze(1))  # (batch, hidden, freq, time)
+        grid = tuple(patches.shape[-2:])
+        patches = self.grid_to_tokens(patches) + self.patch_position_embeddings(grid)
+        prefix = self.prefix_tokens + self.position_embeddings[:, : self.config.num_prefix_tokens]
+        embeddings = torch.cat([prefix.expand(patches.shape[0], -1, -1), patches], dim=1)
+        return self.dropout(embeddings), grid
+
+
+class SpectrogramViTAttention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection; SDPA unless eager or attention maps are asked for."""
+
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.proj_dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, output_attentions: bool = False):
+        """`(batch, tokens, hidden)` -> same shape, and `(batch, heads, tokens, tokens)` weights when asked."""
+        batch, tokens, hidden = hidden_states.shape
+        query, key, value = (self.qkv(hidden_states).view(batch, tokens, 3, self.num_heads, self.head_dim)
+                             .permute(2, 0, 3, 1, 4).unbind(0))  # each (batch, heads, tokens, head_dim)
+        dropout = self.config.attention_probs_dropout_prob if self.training else 0.0
+        weights = None
+        if output_attentions or self.config._attn_implementation == "eager":
+            weights = (query * self.head_dim**-0.5) @ key.transpose(-2, -1)
+            weights = weights.softmax(dim=-1, dtype=torch.float32).to(query.dtype)
+            context = F.dropout(weights, dropout, self.training) @ value
+        else:
+            context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
+        context = context.transpose(1, 2).reshape(batch, tokens, hidden)
+        return self.proj_dropout(self.proj(context)), weights
+
+
+class SpectrogramViTMLP(nn.Module):
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.exact_gelu = config.hidden_act == "gelu"
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.fc1(hidden_states)
+        if self.exact_gelu and not (torch.is_grad_enabled() and hidden_states.requires_grad):
+            # Without autograd GELU can overwrite its input: one (batch, tokens, intermediate) buffer fewer at
+            # the model's memory peak.
+            torch.ops.aten.gelu_(hidden_states)
+        else:
+            hidden_states = self.activation(hidden_states)
+        return self.dropout(self.fc2(hidden_states))
+
+
+class SpectrogramViTLayer(nn.Module):
+    """Pre-norm transformer block: x + attn(LN(x)), then x + MLP(LN(x)), each through stochastic depth."""
+
+    def __init__(self, config: SpectrogramViTConfig, drop_path_rate: float = 0.0):
+        super().__init__()
+        self.layernorm_before = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = SpectrogramViTAttention(config)
+        self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = SpectrogramViTMLP(config)
+        self.drop_path = DropPath(drop_path_rate)
+
+    def forward(self, hidden_states: torch.Tensor, output_attentions: bool = False):
+        # Each residual sum is added in place into the branch's fresh output, so no extra
+        # (batch, tokens, hidden) buffer is alive at the memory peak inside the MLP.
+        attended, weights = self.attention(self.layernorm_before(hidden_states), output_attentions)
+        hidden_states = self.drop_path(attended).add_(hidden_states)
+        hidden_states = self.drop_path(self.mlp(self.layernorm_after(hidden_states))).add_(hidden_states)
+        return hidden_states, weights
+
+
+class SpectrogramViTEncoder(nn.Module):
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__()
+        rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        self.layers = nn.ModuleList([SpectrogramViTLayer(config, rate) for rate in rates])
+        self.gradient_checkpointing = False
+
+    def forward(self, hidden_states: torch.Tensor, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> BaseModelOutput:
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for layer in self.layers:
+            if self.gradient_checkpointing and self.training:
+                hidden_states, weights = self._gradient_checkpointing_func(layer.__call__, hidden_states,
+                                                                           output_attentions)
+            else:
+                hidden_states, weights = layer(hidden_states, output_attentions)
+            if output_hidden_states:
+                all_hidden += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
+        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
+
+
+class SpectrogramViTPreTrainedModel(PreTrainedModel):
+    config_class = SpectrogramViTConfig
+    base_model_prefix = "vit"
+    main_input_name = "input_values"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["SpectrogramViTLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            init.trunc_normal_(module.weight, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, SpectrogramViTEmbeddings):
+            init.trunc_normal_(module.prefix_tokens, std=std)
+            init.trunc_normal_(module.position_embeddings, std=std)
+
+
+def check_spectrogram(input_values: torch.Tensor, num_mel_bins: int, min_frames: int) -> None:
+    """Raise a ValueError unless `input_values` is `(batch, frames >= min_frames, num_mel_bins)`."""
+    if input_values is None:
+        raise ValueError("input_values is required: a (batch, frames, mel_bins) spectrogram from the feature extractor.")
+    if input_values.ndim != 3 or input_values.shape[-1] != num_mel_bins:
+        raise ValueError(f"input_values must have shape (batch, frames, {num_mel_bins}); got "
+                         f"{tuple(input_values.shape)}. Use SpectrogramFeatureExtractor to make it from audio.")
+    if input_values.shape[1] < min_frames:
+        raise ValueError(f"input_values has {input_values.shape[1]} frames; this model needs at least {min_frames}.")
+
+
+class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
+    """The bare spectrogram ViT: `(batch, frames, mel_bins)` -> token states and a pooled `(batch, hidden)`."""
+
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__(config)
+        self.embeddings = SpectrogramViTEmbeddings(config)
+        self.encoder = SpectrogramViTEncoder(config)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.embeddings.patch_embeddings
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling | tuple:
+        r"""
+        Args:
+            input_values: `(batch, frames, mel_bins)` normalised log-mel features; any frame count of at least
+                one patch works (position embeddings are adapted to the grid).
+        Returns:
+            `last_hidden_state` `(batch, prefix + patches, hidden)` after the final LayerNorm, `pooler_output`
+            `(batch, hidden)`, and per-layer `hidden_states` / `attentions` when asked.
+        """
+        config = self.config
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return_dict = config.return_dict if return_dict is None else return_dict
+        check_spectrogram(input_values, config.num_mel_bins, min_frames=config.patch_size)
+
+        embeddings, _ = self.embeddings(input_values.to(self.embeddings.patch_embeddings.weight.dtype))
+        encoded = self.encoder(embeddings, output_attentions, output_hidden_states)
+        sequence = self.layernorm(encoded.last_hidden_state)
+        if config.pooling == "prefix":
+            pooled = sequence[:, : config.num_prefix_tokens].mean(dim=1)
+        else:
+            pooled = sequence[:, config.num_prefix_tokens:].mean(dim=1)
+
+        output = BaseModelOutputWithPooling(last_hidden_state=sequence, pooler_output=pooled,
+                                            hidden_states=encoded.hidden_states, attentions=encoded.attentions)
+        return output if return_dict else output.to_tuple()
+
+
+class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
+    """Spectrogram ViT + LayerNorm/Linear head on the pooled output. Single-label (CE), multi-label (BCE) or
+    regression (MSE), from `config.problem_type`."""
+
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__(config)
+        self.vit = SpectrogramViTModel(config)
+        self.classifier = ClassifierHead(config.hidden_size, config.num_labels, config.layer_norm_eps)
+        self.post_init()
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput | tuple:
+        r"""
+        Args:
+            input_values: `(batch, frames, mel_bins)` normalised log-mel features.
+            labels: `(batch,)` class indices (single-label), `(batch, num_labels)` targets (multi-label, or soft
+                single-label targets such as mixup's), or `(batch,)` floats for regression.
+        """
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        outputs = self.vit(input_values, output_attentions=output_attentions,
+                           output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.classifier(outputs.pooler_output)
+        loss = classification_loss(logits, labels, self.config) if labels is not None else None
+        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                          attentions=outputs.attentions)
+        return output if return_dict else output.to_tuple()

@@ -1,0 +1,90 @@
+"""`pipeline("audio-classification")` for specformers models without torchaudio or ffmpeg.
+
+transformers' pipeline resamples with torchaudio and decodes files with ffmpeg. For a model whose feature
+extractor is a `SpectrogramFeatureExtractor`, this subclass hands the audio and its sampling rate straight to the
+extractor (which resamples with soxr) and decodes files with soundfile. Any other model keeps transformers'
+behaviour unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import soundfile
+import torch
+from transformers import AutoModelForAudioClassification
+from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.pipelines.audio_classification import AudioClassificationPipeline, ffmpeg_read
+from transformers.utils import logging
+
+from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
+
+
+class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline):
+    """Audio classification; inputs as for transformers' pipeline: a file path or URL, bytes, an array or tensor at
+    the extractor's rate, `{"array"|"raw": ..., "sampling_rate": ...}`, or a torchcodec `AudioDecoder`."""
+
+    def _handles_audio(self) -> bool:
+        return isinstance(self.feature_extractor, SpectrogramFeatureExtractor)
+
+    def check_model_type(self, supported_models):
+        if not self._handles_audio():
+            super().check_model_type(supported_models)
+
+    def preprocess(self, inputs):
+        if not self._handles_audio():
+            return super().preprocess(inputs)
+        audio, sampling_rate = self._decode(inputs)
+        processed = self.feature_extractor([audio], sampling_rate=sampling_rate, return_tensors="pt")
+        if self.dtype is not None:
+            processed = processed.to(dtype=self.dtype)
+        return processed
+
+    def _decode(self, inputs) -> tuple[np.ndarray | torch.Tensor, int]:
+        """Any accepted input -> (samples, possibly multi-channel; their sampling rate)."""
+        if isinstance(inputs, str):
+            if inputs.startswith(("http://", "https://")):
+                import httpx
+
+                inputs = httpx.get(inputs, follow_redirects=True).content
+            else:
+                with open(inputs, "rb") as f:
+                    inputs = f.read()
+        if isinstance(inputs, bytes):
+            try:
+                audio, rate = soundfile.read(io.BytesIO(inputs), dtype="float32")
+                return audio, rate
+            except soundfile.LibsndfileError:  # a format libsndfile cannot read: let ffmpeg try
+                return ffmpeg_read(inputs, self.feature_extractor.sampling_rate), self.feature_extractor.sampling_rate
+        torchcodec = sys.modules.get("torchcodec")
+        if torchcodec is not None and isinstance(inputs, torchcodec.decoders.AudioDecoder):
+            samples = inputs.get_all_samples()
+            return samples.data, samples.sample_rate
+        if isinstance(inputs, dict):
+            if "sampling_rate" not in inputs or not ("raw" in inputs or "array" in inputs):
+                raise ValueError("A dict input needs a 'raw' or 'array' key with the samples and a 'sampling_rate' "
+                                 f"key; got keys {sorted(inputs)}.")
+            audio = inputs["raw"] if "raw" in inputs else inputs["array"]
+            return audio, inputs["sampling_rate"]
+        if isinstance(inputs, (np.ndarray, torch.Tensor)):
+            return inputs, self.feature_extractor.sampling_rate
+        raise TypeError(f"Unsupported pipeline input of type {type(inputs).__name__}: pass a file path, bytes, an "
+                        "array or tensor, or {'array': ..., 'sampling_rate': ...}.")
+
+
+def register_pipeline() -> None:
+    """Make `pipeline("audio-classification")` build `SpectrogramAudioClassificationPipeline`."""
+    task = PIPELINE_REGISTRY.supported_tasks["audio-classification"]
+    if task["impl"] is SpectrogramAudioClassificationPipeline:
+        return
+    registry_logger = logging.get_logger("transformers.pipelines.base")
+    level = registry_logger.level
+    registry_logger.setLevel(logging.ERROR)  # the "already registered, overwriting" notice is expected here
+    try:
+        PIPELINE_REGISTRY.register_pipeline("audio-classification", SpectrogramAudioClassificationPipeline,
+                                            pt_model=AutoModelForAudioClassification, default=task.get("default"),
+                                            type=task.get("type", "audio"))
+    finally:
+        registry_logger.setLevel(level)

@@ -1,0 +1,183 @@
+"""Checks every specformers model must pass, in the spirit of transformers' ModelTesterMixin.
+
+A test class sets `config_class`, `preset`, `model_class`, `classification_class` and `frames`, and defines
+`expected_hidden_shapes(config, batch, frames) -> list of shapes` (one per returned hidden state).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from audio_helpers import noisy_tone
+from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, pipeline
+
+from specformers import SpectrogramFeatureExtractor
+
+
+class ModelTesterMixin:
+    config_class = None
+    preset = None
+    model_class = None
+    classification_class = None
+    frames = 128  # input frames of the test spectrograms
+    num_labels = 3
+
+    # ------------------------------------------------------------ helpers
+
+    def make_config(self, **overrides):
+        overrides.setdefault("id2label", {i: f"class_{i}" for i in range(self.num_labels)})
+        return self.config_class.from_preset(self.preset, **overrides)
+
+    def make_inputs(self, batch: int = 2, frames: int | None = None) -> torch.Tensor:
+        return torch.randn(batch, frames or self.frames, 128)
+
+    def classifier(self, **overrides):
+        return self.classification_class(self.make_config(**overrides)).eval()
+
+    # ------------------------------------------------------------ checks
+
+    def test_forward_shapes_and_pooled_output(self):
+        model = self.model_class(self.make_config()).eval()
+        out = model(self.make_inputs(batch=3))
+        assert out.pooler_output.shape == (3, model.config.hidden_size)
+        assert out.last_hidden_state.shape[0] == 3
+        logits = self.classifier()(self.make_inputs(batch=3)).logits
+        assert logits.shape == (3, self.num_labels) and torch.isfinite(logits).all()
+
+    def test_save_and_load_through_auto_classes(self, tmp_path):
+        model = self.classifier()
+        model.save_pretrained(tmp_path)
+        assert isinstance(AutoConfig.from_pretrained(tmp_path), self.config_class)
+        inputs = self.make_inputs()
+        loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+        assert type(loaded) is self.classification_class
+        torch.testing.assert_close(loaded(inputs).logits, model(inputs).logits, rtol=0, atol=0)
+        base = AutoModel.from_pretrained(tmp_path).eval()
+        assert type(base) is self.model_class
+        torch.testing.assert_close(base(inputs).last_hidden_state, model.base_model(inputs).last_hidden_state,
+                                   rtol=0, atol=0)
+
+    def test_eager_matches_sdpa(self, tmp_path):
+        model = self.classifier()
+        assert model.config._attn_implementation == "sdpa"
+        model.save_pretrained(tmp_path)
+        eager = self.classification_class.from_pretrained(tmp_path, attn_implementation="eager").eval()
+        assert eager.config._attn_implementation == "eager"
+        inputs = self.make_inputs()
+        torch.testing.assert_close(eager(inputs).logits, model(inputs).logits, atol=1e-5, rtol=1e-4)
+
+    def test_inference_without_autograd_matches(self):
+        model = self.classifier()
+        inputs = self.make_inputs()
+        with_autograd = model(inputs).logits
+        with torch.inference_mode():
+            torch.testing.assert_close(model(inputs).logits, with_autograd, atol=1e-6, rtol=1e-5)
+
+    def test_batching_equivalence(self):
+        model = self.classifier()
+        inputs = self.make_inputs(batch=4)
+        batched = model(inputs).logits
+        for i in range(4):
+            torch.testing.assert_close(model(inputs[i : i + 1]).logits[0], batched[i], atol=1e-5, rtol=1e-4)
+
+    def test_hidden_states_and_attentions(self):
+        model = self.model_class(self.make_config()).eval()
+        inputs = self.make_inputs(batch=2)
+        out = model(inputs, output_hidden_states=True, output_attentions=True)
+        shapes = [tuple(h.shape) for h in out.hidden_states]
+        assert shapes == self.expected_hidden_shapes(model.config, 2, self.frames)
+        assert len(out.attentions) == len(out.hidden_states) - 1
+        for weights in out.attentions:
+            assert weights.shape[0] == 2 and weights.ndim == 4
+            torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights.sum(-1)))
+        # attention maps come from the eager path; the states must not depend on asking for them
+        plain = model(inputs)
+        torch.testing.assert_close(plain.last_hidden_state, out.last_hidden_state, atol=1e-5, rtol=1e-4)
+
+    def test_gradient_checkpointing_gives_the_same_gradients(self):
+        inputs, labels = self.make_inputs(), torch.tensor([0, 2])
+        model = self.classifier().train()
+
+        def gradients():
+            model.zero_grad()
+            model(inputs, labels=labels).loss.backward()
+            return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+        reference = gradients()
+        # transformers >= 5.2x renames gradient_checkpointing_enable to activation_checkpointing_enable
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()
+        assert all(module.gradient_checkpointing for module in model.modules() if hasattr(module, "gradient_checkpointing"))
+        checkpointed = gradients()
+        assert reference.keys() == checkpointed.keys() and len(reference) == len(list(model.parameters()))
+        for name in reference:
+            torch.testing.assert_close(checkpointed[name], reference[name], atol=1e-6, rtol=1e-5)
+
+    def test_training_step_lowers_the_loss(self):
+        model = self.classifier().train()
+        inputs, labels = self.make_inputs(batch=4), torch.tensor([0, 1, 2, 1])
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        losses = []
+        for _ in range(5):
+            loss = model(inputs, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert losses[-1] < losses[0]
+
+    def test_losses_follow_problem_type(self):
+        inputs = self.make_inputs(batch=2)
+        single = self.classifier()
+        out = single(inputs, labels=torch.tensor([2, 0]))
+        torch.testing.assert_close(out.loss, F.cross_entropy(out.logits, torch.tensor([2, 0])))
+        soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.5, 0.5]])  # mixup's targets: set the problem type
+        single.config.problem_type = "single_label_classification"
+        torch.testing.assert_close(single(inputs, labels=soft).loss, F.cross_entropy(out.logits, soft))
+
+        multi = self.classifier(problem_type="multi_label_classification")
+        targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+        out = multi(inputs, labels=targets)
+        torch.testing.assert_close(out.loss, F.binary_cross_entropy_with_logits(out.logits, targets))
+        with pytest.raises(ValueError, match="logits' shape"):
+            multi(inputs, labels=torch.tensor([1.0, 0.0]))
+
+        regression = self.classifier(id2label={0: "value"}, problem_type="regression")
+        values = torch.tensor([0.5, -1.0])
+        out = regression(inputs, labels=values)
+        torch.testing.assert_close(out.loss, F.mse_loss(out.logits.squeeze(-1), values))
+
+    def test_any_input_length(self):
+        model = self.classifier()
+        for frames in (self.frames // 2, self.frames, 2 * self.frames + 37):
+            logits = model(self.make_inputs(frames=frames)).logits
+            assert logits.shape == (2, self.num_labels) and torch.isfinite(logits).all()
+
+    def test_bad_input_raises(self):
+        model = self.classifier()
+        with pytest.raises(ValueError, match="shape"):
+            model(torch.randn(2, 128, 64))  # 64 mel bins for a 128-bin model
+        with pytest.raises(ValueError, match="shape"):
+            model(torch.randn(2, 1, self.frames, 128))
+
+    def test_pipeline_classifies_other_sampling_rates(self, tmp_path):
+        model = self.classifier()
+        model.save_pretrained(tmp_path)
+        SpectrogramFeatureExtractor(target_frames=self.frames).save_pretrained(tmp_path)
+        classify = pipeline("audio-classification", model=str(tmp_path))
+        labels = set(model.config.id2label.values())
+        for rate in (8000, 44100):
+            predictions = classify({"array": noisy_tone(rate, rate=rate), "sampling_rate": rate}, top_k=None)
+            assert {p["label"] for p in predictions} == labels
+            assert sum(p["score"] for p in predictions) == pytest.approx(1.0, abs=1e-5)
+        # the pipeline's scores are the model's own on the extractor's features
+        clip = noisy_tone(16000)
+        features = SpectrogramFeatureExtractor(target_frames=self.frames)(clip, sampling_rate=16000,
+                                                                          return_tensors="pt")
+        expected = model(**features).logits.softmax(-1)[0]
+        for prediction in classify(clip, top_k=None):
+            label_id = model.config.label2id[prediction["label"]]
+            assert prediction["score"] == pytest.approx(expected[label_id].item(), abs=1e-5)
+        assert np.isclose(sum(p["score"] for p in classify(clip, top_k=2)), expected.topk(2).values.sum().item())

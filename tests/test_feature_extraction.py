@@ -1,0 +1,252 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from audio_helpers import chirp, noisy_tone
+from transformers import AutoFeatureExtractor
+from transformers.models.audio_spectrogram_transformer import feature_extraction_audio_spectrogram_transformer
+
+import specformers  # noqa: F401  (registers the Auto classes)
+from specformers import SpectrogramFeatureExtractor
+from specformers.feature_extraction.feature_extraction_fbank import PRESETS, kaldi_mel_filterbank
+
+FIXTURE_DIR = os.path.join(os.path.dirname(__file__), "fixtures")
+# Lengths around the hop (160) and frame (400) boundaries, 1 s, 10 s, and longer than 1024 frames.
+LENGTHS = [401, 559, 16000, 16001, 16123, 24567, 160000, 170000]
+
+
+def transformers_numpy_extractor(monkeypatch, **kwargs):
+    """transformers' ASTFeatureExtractor forced onto its numpy path (the one that needs no torchaudio)."""
+    monkeypatch.setattr(feature_extraction_audio_spectrogram_transformer, "is_speech_available", lambda: False)
+    return feature_extraction_audio_spectrogram_transformer.ASTFeatureExtractor(**kwargs)
+
+
+@pytest.mark.parametrize("num_samples", LENGTHS)
+def test_matches_transformers_ast_extractor(monkeypatch, num_samples):
+    reference = transformers_numpy_extractor(monkeypatch)
+    ours = SpectrogramFeatureExtractor()
+    clip = noisy_tone(num_samples, seed=num_samples)
+    expected = reference(clip, sampling_rate=16000, return_tensors="np")["input_values"][0]
+    got = ours(clip, sampling_rate=16000, return_tensors="np")["input_values"][0]
+    assert got.shape == expected.shape == (1024, 128)
+    np.testing.assert_allclose(got, expected, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_presets_match_transformers_with_the_same_statistics(monkeypatch, preset):
+    settings = PRESETS[preset]
+    reference = transformers_numpy_extractor(monkeypatch, max_length=settings["target_frames"],
+                                             mean=settings["norm_mean"], std=settings["norm_std"])
+    ours = SpectrogramFeatureExtractor.from_preset(preset)
+    clips = [chirp(24000), noisy_tone(70000, seed=3)]
+    expected = np.stack(reference(clips, sampling_rate=16000, return_tensors="np")["input_values"])
+    got = ours(clips, sampling_rate=16000, return_tensors="np")["input_values"]
+    assert got.shape == (2, settings["target_frames"], 128)
+    np.testing.assert_allclose(got, expected, atol=1e-3, rtol=0)
+
+
+def test_matches_kaldi_fbank_fixture():
+    """Against torchaudio.compliance.kaldi.fbank, via outputs committed once from a torchaudio environment
+    (tests/fixtures/make_kaldi_fixture.py): torchaudio cannot be installed beside the CPU torch used here."""
+    with open(os.path.join(FIXTURE_DIR, "kaldi_fbank.json")) as f:
+        fixture = json.load(f)
+    ours = SpectrogramFeatureExtractor(do_normalize=False, target_frames=fixture["target_frames"])
+    for case in fixture["cases"]:
+        clip = chirp(case["num_samples"]) + noisy_tone(case["num_samples"], noise=0.0)
+        assert float(np.sum(clip, dtype=np.float64)) == pytest.approx(case["input_sum"], abs=1e-4)
+        got = ours(clip, sampling_rate=16000, return_tensors="np")["input_values"][0, : case["frames"]]
+        expected = np.asarray(case["fbank_rows"], dtype=np.float32)
+        # normalised values are log-mel / (2 * 4.5689974): compare at the normalised tolerance
+        np.testing.assert_allclose(got[case["row_indices"]] / (2 * 4.5689974), expected / (2 * 4.5689974), atol=1e-3)
+
+
+def test_matches_torchaudio_kaldi_fbank_where_it_imports():
+    kaldi = pytest.importorskip("torchaudio.compliance.kaldi", reason="torchaudio does not import beside this torch")
+    ours = SpectrogramFeatureExtractor()
+    for num_samples in LENGTHS:
+        clip = noisy_tone(num_samples, seed=num_samples)
+        fbank = kaldi.fbank(torch.from_numpy(clip)[None], sample_frequency=16000, window_type="hanning",
+                            num_mel_bins=128, dither=0.0, frame_shift=10)
+        expected = torch.zeros(1024, 128)
+        expected[: min(len(fbank), 1024)] = fbank[:1024]
+        expected = (expected - ours.norm_mean) / (2 * ours.norm_std)
+        got = ours(clip, sampling_rate=16000, return_tensors="pt")["input_values"][0]
+        torch.testing.assert_close(got, expected, atol=1e-3, rtol=0)
+
+
+def test_mel_filterbank_matches_transformers_kaldi_filters():
+    from transformers.audio_utils import mel_filter_bank
+
+    ours = kaldi_mel_filterbank(128, 512, 16000, 20.0, 8000.0)
+    reference = mel_filter_bank(num_frequency_bins=257, num_mel_filters=128, min_frequency=20, max_frequency=8000,
+                                sampling_rate=16000, norm=None, mel_scale="kaldi", triangularize_in_mel_space=True)
+    assert ours.shape == (257, 128)
+    np.testing.assert_allclose(ours.numpy(), reference, atol=1e-6)
+    assert torch.all(ours[-1] == 0) and torch.all(ours[0] == 0)  # Nyquist bin unused (Kaldi); 0 Hz below 20 Hz
+
+
+def test_batch_equals_one_by_one_and_keeps_order():
+    extractor = SpectrogramFeatureExtractor(target_frames=300)
+    clips = [noisy_tone(n, seed=n) for n in (16000, 48000, 5000, 40123)]
+    batch = extractor(clips, sampling_rate=16000, return_tensors="pt")["input_values"]
+    assert batch.shape == (4, 300, 128) and batch.dtype == torch.float32
+    for clip, row in zip(clips, batch):
+        alone = extractor(clip, sampling_rate=16000, return_tensors="pt")["input_values"][0]
+        torch.testing.assert_close(row, alone, atol=1e-5, rtol=0)
+
+
+def test_padding_and_truncation():
+    extractor = SpectrogramFeatureExtractor(target_frames=200)
+    short = extractor(noisy_tone(16000), sampling_rate=16000, return_tensors="pt")["input_values"][0]
+    frames = 1 + (16000 - 400) // 160  # 98
+    padded_value = (0.0 - extractor.norm_mean) / (2 * extractor.norm_std)
+    assert torch.all(short[frames:] == padded_value)
+    assert not torch.any(short[frames - 1] == padded_value)
+    long_clip = noisy_tone(80000)
+    truncated = extractor(long_clip, sampling_rate=16000, return_tensors="pt")["input_values"][0]
+    first_part = extractor(long_clip[: 400 + 160 * 199], sampling_rate=16000, return_tensors="pt")["input_values"][0]
+    torch.testing.assert_close(truncated, first_part)
+
+
+def test_return_types():
+    extractor = SpectrogramFeatureExtractor(target_frames=100)
+    clips = [noisy_tone(8000), noisy_tone(9000)]
+    as_list = extractor(clips, sampling_rate=16000)["input_values"]
+    assert isinstance(as_list, list) and all(isinstance(a, np.ndarray) and a.shape == (100, 128) for a in as_list)
+    assert isinstance(extractor(clips, sampling_rate=16000, return_tensors="np")["input_values"], np.ndarray)
+    with pytest.raises(ValueError, match="return_tensors"):
+        extractor(clips, sampling_rate=16000, return_tensors="tf")
+
+
+def test_input_forms_agree():
+    extractor = SpectrogramFeatureExtractor(target_frames=100)
+    clip = noisy_tone(16000)
+    expected = extractor(clip, sampling_rate=16000, return_tensors="pt")["input_values"]
+    forms = [clip.tolist(), torch.from_numpy(clip), clip.astype(np.float64), [clip], clip[None],
+             {"array": clip, "sampling_rate": 16000}, [{"array": clip, "sampling_rate": 16000}]]
+    for form in forms:
+        got = extractor(form, sampling_rate=16000, return_tensors="pt")["input_values"]
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+def test_integer_pcm_is_scaled():
+    extractor = SpectrogramFeatureExtractor(target_frames=100)
+    pcm16 = np.round(noisy_tone(16000) * 32767).astype(np.int16)
+    as_float = pcm16.astype(np.float32) / 32768
+    expected = extractor(as_float, sampling_rate=16000, return_tensors="pt")["input_values"]
+    torch.testing.assert_close(extractor(pcm16, sampling_rate=16000, return_tensors="pt")["input_values"], expected,
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        extractor(torch.from_numpy(pcm16), sampling_rate=16000, return_tensors="pt")["input_values"], expected,
+        atol=1e-5, rtol=0)
+    pcm32 = pcm16.astype(np.int32) << 16
+    torch.testing.assert_close(extractor(pcm32, sampling_rate=16000, return_tensors="pt")["input_values"], expected,
+                               atol=1e-5, rtol=0)
+
+
+def test_multichannel_is_mixed_down():
+    extractor = SpectrogramFeatureExtractor(target_frames=100)
+    left, right = noisy_tone(16000, seed=1), chirp(16000)
+    expected = extractor((left + right) / 2, sampling_rate=16000, return_tensors="pt")["input_values"]
+    channels_first = np.stack([left, right])
+    for stereo in (channels_first, channels_first.T, torch.from_numpy(channels_first)):
+        got = extractor([stereo], sampling_rate=16000, return_tensors="pt")["input_values"]
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+def test_other_sampling_rates_are_resampled():
+    extractor = SpectrogramFeatureExtractor(target_frames=100)
+    at_16k = extractor(noisy_tone(16000, rate=16000, noise=0.0), sampling_rate=16000, return_tensors="pt")
+    for rate in (8000, 44100):
+        other = extractor(noisy_tone(rate, rate=rate, noise=0.0), sampling_rate=rate, return_tensors="pt")
+        assert other["input_values"].shape == (1, 100, 128)
+        # same tone, same features (up to resampling error, away from the band edges 8 kHz input lacks)
+        diff = (other["input_values"] - at_16k["input_values"])[0, 2:95, :100].abs()
+        assert diff.mean() < 0.02, (rate, diff.mean())
+    # a dict item carries its own rate
+    mixed = extractor([{"array": noisy_tone(8000, rate=8000, noise=0.0), "sampling_rate": 8000}], return_tensors="pt")
+    assert mixed["input_values"].shape == (1, 100, 128)
+    with pytest.raises(ValueError, match="8000 Hz.*expects 16000 Hz"):
+        extractor(noisy_tone(8000, rate=8000), sampling_rate=8000, resample=False)
+    with pytest.raises(ValueError, match="resample"):
+        SpectrogramFeatureExtractor(resample=False)(noisy_tone(8000, rate=8000), sampling_rate=8000)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros(0, dtype=np.float32), "item 0 is empty"),
+        ([noisy_tone(), np.zeros(0, dtype=np.float32)], "item 1 is empty"),
+        ([noisy_tone(), np.array([0.1, np.nan] * 500, dtype=np.float32)], "item 1 contains NaN"),
+        (np.array([0.1, np.inf] * 500), "item 0 contains NaN or infinite"),
+        (np.zeros((2, 2, 1000), dtype=np.float32), "3-D array"),
+        ([np.zeros((2, 2, 1000), dtype=np.float32)], "item 0 has shape"),
+        (np.ones(1000, dtype=bool), "unsupported dtype bool"),
+        (np.ones(1000, dtype=np.complex64), "unsupported dtype complex64"),
+        (["a", "b"], "unsupported dtype"),
+        ([noisy_tone(1000), [0.1, [0.2, 0.3]]], "item 1"),
+        (noisy_tone(399), "399 samples, shorter than one 25 ms frame"),
+        (noisy_tone(16000)[:, None], "pass it inside a list"),
+        ([], "empty list"),
+        ("clip.wav", "Unsupported audio input"),
+        ({"audio": noisy_tone()}, "without 'array' and 'sampling_rate'"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(bad, message):
+    with pytest.raises(ValueError, match=message):
+        SpectrogramFeatureExtractor()(bad, sampling_rate=16000)
+
+
+def test_bad_settings_raise():
+    with pytest.raises(ValueError, match="Mel range"):
+        SpectrogramFeatureExtractor(low_freq=9000)
+    with pytest.raises(ValueError, match="norm_std"):
+        SpectrogramFeatureExtractor(norm_std=0.0)
+    with pytest.raises(ValueError, match="Unknown feature-extractor preset"):
+        SpectrogramFeatureExtractor.from_preset("imagenet")
+
+
+def test_save_and_load_through_auto_feature_extractor(tmp_path):
+    extractor = SpectrogramFeatureExtractor.from_preset("esc50", norm_mean=-5.0)
+    extractor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert saved["feature_extractor_type"] == "SpectrogramFeatureExtractor"
+    assert not any(key.startswith("_") for key in saved)
+    loaded = AutoFeatureExtractor.from_pretrained(tmp_path)
+    assert isinstance(loaded, SpectrogramFeatureExtractor)
+    assert (loaded.target_frames, loaded.norm_mean, loaded.norm_std) == (512, -5.0, PRESETS["esc50"]["norm_std"])
+    clip = noisy_tone(30000)
+    torch.testing.assert_close(loaded(clip, sampling_rate=16000, return_tensors="pt")["input_values"],
+                               extractor(clip, sampling_rate=16000, return_tensors="pt")["input_values"])
+
+
+def test_device_argument_and_tensor_device():
+    extractor = SpectrogramFeatureExtractor(target_frames=50)
+    out = extractor(torch.from_numpy(noisy_tone(8000)), sampling_rate=16000, return_tensors="pt", device="cpu")
+    assert out["input_values"].device.type == "cpu"
+    if torch.cuda.is_available():
+        clip = torch.from_numpy(noisy_tone(8000))
+        on_gpu = extractor(clip, sampling_rate=16000, return_tensors="pt", device="cuda")["input_values"]
+        assert on_gpu.device.type == "cuda"
+        torch.testing.assert_close(on_gpu.cpu(), out["input_values"], atol=1e-4, rtol=0)
+
+
+def test_normalization_stats_helper_matches_a_direct_computation():
+    extractor = SpectrogramFeatureExtractor(target_frames=120)
+    clips = [noisy_tone(n, seed=n) for n in (8000, 16000, 24000)] + [chirp(12000)]
+    raw = SpectrogramFeatureExtractor(target_frames=120, do_normalize=False)
+    features = raw(clips, sampling_rate=16000, return_tensors="pt")["input_values"].double()
+    stats = extractor.compute_normalization_stats(clips, sampling_rate=16000, batch_size=3)
+    assert stats["norm_mean"] == pytest.approx(features.mean().item(), abs=1e-5)
+    assert stats["norm_std"] == pytest.approx(features.std(unbiased=False).item(), abs=1e-5)
+
+    valid = torch.cat([f[: 1 + (len(c) - 400) // 160] for f, c in zip(features, clips)])
+    unpadded = extractor.compute_normalization_stats(
+        [{"array": c, "sampling_rate": 16000} for c in clips], include_padding=False)
+    assert unpadded["norm_mean"] == pytest.approx(valid.mean().item(), abs=1e-5)
+    assert unpadded["norm_std"] == pytest.approx(valid.std(unbiased=False).item(), abs=1e-5)
+    normalised = SpectrogramFeatureExtractor(target_frames=120, **stats)(clips, sampling_rate=16000,
+                                                                          return_tensors="pt")["input_values"]
+    assert normalised.mean().abs() < 1e-4 and normalised.std().item() == pytest.approx(0.5, abs=1e-3)

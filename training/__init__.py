@@ -1,0 +1,1 @@
+"""Training scripts and their shared data, schedule and metric code (pretraining and fine-tuning issues)."""

@@ -6,10 +6,12 @@ classes, and makes `pipeline("audio-classification")` use the specformers extrac
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
 
-from .configuration.configuration_ast import ASTConfig
-from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
-from .modeling.modeling_ast import ASTForAudioClassification, ASTModel
-from .pipelines import SpectrogramAudioClassificationPipeline, register_pipeline
+# Absolute imports: when a tool imports this file by path under another name (pytest does, for the checkout
+# folder), it still gets the one set of specformers classes instead of registering a second copy.
+from specformers.configuration.configuration_ast import ASTConfig
+from specformers.feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
+from specformers.modeling.modeling_ast import ASTForAudioClassification, ASTModel
+from specformers.pipelines import SpectrogramAudioClassificationPipeline, register_pipeline
 
 __version__ = "0.1.0"
 

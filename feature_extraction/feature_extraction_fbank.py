@@ -113,7 +113,7 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         self.high_freq = high_freq
         self.resample = resample
         self._check_settings()
-        self._constants = {}  # (device, dtype) -> (window, mel filters); not serialised
+        self._constants = {}  # cache of window and mel filters; not serialised
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "SpectrogramFeatureExtractor":
@@ -145,10 +145,15 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         """Frames Kaldi (snip_edges) takes from a clip of `num_samples`, before padding/truncation."""
         return 0 if num_samples < self.frame_length else 1 + (num_samples - self.frame_length) // self.hop_length
 
+    @property
+    def mel_high_freq(self) -> float:
+        """Upper edge of the mel filters in Hz: `high_freq`, or Nyquist plus a non-positive `high_freq`."""
+        nyquist = self.sampling_rate / 2
+        return self.high_freq if self.high_freq is not None and self.high_freq > 0 else nyquist + (self.high_freq or 0)
+
     def _check_settings(self):
         nyquist = self.sampling_rate / 2
-        high = self.high_freq if self.high_freq is not None and self.high_freq > 0 else nyquist + (self.high_freq or 0)
-        if not 0 <= self.low_freq < high <= nyquist:
+        if not 0 <= self.low_freq < self.mel_high_freq <= nyquist:
             raise ValueError(f"Mel range must satisfy 0 <= low_freq < high_freq <= {nyquist} Hz (Nyquist); "
                              f"got low_freq={self.low_freq}, high_freq={self.high_freq}.")
         if self.target_frames < 1 or self.num_mel_bins < 1:
@@ -156,14 +161,15 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
                              f"{self.num_mel_bins}.")
         if self.do_normalize and not self.norm_std > 0:
             raise ValueError(f"norm_std must be positive to normalise; got {self.norm_std}.")
-        self._high_freq_hz = high
 
     def _window_and_filters(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        key = str(device)
+        """Hann window and mel filters on `device`, cached per device and settings (fields may be changed)."""
+        key = (str(device), self.sampling_rate, self.frame_length_ms, self.num_mel_bins, self.low_freq,
+               self.mel_high_freq)
         if key not in self._constants:
             window = torch.hann_window(self.frame_length, periodic=False, dtype=torch.float64)
             filters = kaldi_mel_filterbank(self.num_mel_bins, self.fft_size, self.sampling_rate, self.low_freq,
-                                           self._high_freq_hz)
+                                           self.mel_high_freq)
             self._constants[key] = (window.to(device, torch.float32), filters.to(device, torch.float32))
         return self._constants[key]
 
@@ -234,7 +240,6 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         return_tensors: str | None = None,
         device: str | torch.device | None = None,
         resample: bool | None = None,
-        **kwargs,
     ) -> BatchFeature:
         """Featurise one clip or a batch.
 
@@ -247,6 +252,9 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
                 are resampled with soxr, unless `resample=False`.
             return_tensors: "pt" (torch, on the compute device), "np", or None (a list of numpy arrays).
             device: where to compute; defaults to the device of tensor inputs, else CPU.
+            resample: override the extractor's `resample` setting for this call.
+        Length is set by `target_frames` (there is no `max_length`/`truncation` argument).
+
         Returns:
             `BatchFeature` with `input_values` of shape `(batch, target_frames, num_mel_bins)`.
         """

@@ -159,7 +159,9 @@ class SpectrogramViTLayer(nn.Module):
 class SpectrogramViTEncoder(nn.Module):
     def __init__(self, config: SpectrogramViTConfig):
         super().__init__()
-        rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        # Stochastic depth rises linearly over the layers (plain floats: models may be built on the meta device).
+        depth = config.num_hidden_layers
+        rates = [config.drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.layers = nn.ModuleList([SpectrogramViTLayer(config, rate) for rate in rates])
         self.gradient_checkpointing = False
 
@@ -233,7 +235,6 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
     ) -> BaseModelOutputWithPooling | tuple:
         r"""
         Args:
@@ -279,7 +280,6 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
     ) -> SequenceClassifierOutput | tuple:
         r"""
         Args:

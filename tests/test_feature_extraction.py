@@ -118,6 +118,8 @@ def test_return_types():
     assert isinstance(extractor(clips, sampling_rate=16000, return_tensors="np")["input_values"], np.ndarray)
     with pytest.raises(ValueError, match="return_tensors"):
         extractor(clips, sampling_rate=16000, return_tensors="tf")
+    with pytest.raises(TypeError, match="max_length"):  # the length is target_frames: no silent no-op argument
+        extractor(clips, sampling_rate=16000, max_length=50)
 
 
 def test_input_forms_agree():
@@ -250,3 +252,15 @@ def test_normalization_stats_helper_matches_a_direct_computation():
     normalised = SpectrogramFeatureExtractor(target_frames=120, **stats)(clips, sampling_rate=16000,
                                                                           return_tensors="pt")["input_values"]
     assert normalised.mean().abs() < 1e-4 and normalised.std().item() == pytest.approx(0.5, abs=1e-3)
+
+
+def test_settings_changed_after_construction_take_effect():
+    extractor = SpectrogramFeatureExtractor(target_frames=100)
+    extractor(noisy_tone(), sampling_rate=16000)  # caches the window and filters
+    extractor.num_mel_bins, extractor.target_frames, extractor.sampling_rate = 64, 50, 8000
+    clip = noisy_tone(8000, rate=8000)
+    got = extractor(clip, sampling_rate=8000, return_tensors="pt")["input_values"]
+    expected = SpectrogramFeatureExtractor(sampling_rate=8000, num_mel_bins=64, target_frames=50)(
+        clip, sampling_rate=8000, return_tensors="pt")["input_values"]
+    assert got.shape == (1, 50, 64)
+    torch.testing.assert_close(got, expected)

@@ -1,11 +1,12 @@
 import pickle
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 import transformers
 from model_tester import ModelTesterMixin
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForAudioClassification
 
 from specformers import ASTConfig, ASTForAudioClassification, ASTModel
@@ -83,11 +84,23 @@ def transformers_ast(tmp_path, num_labels=3, **overrides):
         for parameter in model.parameters():
             parameter.normal_(0, 0.2)
     v4_dir, v5_dir = tmp_path / "v4", tmp_path / "v5"
-    model.save_pretrained(v4_dir)  # transformers 5 writes the v4 (Hub) names
+    model.save_pretrained(v4_dir)  # every transformers 5 release writes the v4 (Hub) names
     v5_dir.mkdir()
     (v5_dir / "config.json").write_text((v4_dir / "config.json").read_text())
-    save_file(model.state_dict(), v5_dir / "model.safetensors", metadata={"format": "pt"})  # in-memory v5 names
+    save_file({to_v5_name(k): v for k, v in load_file(v4_dir / "model.safetensors").items()},
+              v5_dir / "model.safetensors", metadata={"format": "pt"})
     return model, v4_dir, v5_dir
+
+
+def to_v5_name(key: str) -> str:
+    """The in-memory names of transformers >= 5.2x's AST (what `torch.save(model.state_dict())` writes)."""
+    for old, new in [(r"encoder\.layer\.", "layers."), (r"attention\.attention\.query", "attention.q_proj"),
+                     (r"attention\.attention\.key", "attention.k_proj"),
+                     (r"attention\.attention\.value", "attention.v_proj"),
+                     (r"attention\.output\.dense", "attention.o_proj"), (r"intermediate\.dense", "mlp.fc1"),
+                     (r"(layers\.\d+)\.output\.dense", r"\1.mlp.fc2")]:
+        key = re.sub(old, new, key)
+    return key
 
 
 def test_loads_transformers_checkpoints_in_both_namings(tmp_path):
@@ -246,6 +259,7 @@ class _Payload:
         return (print, ("code ran while unpickling",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note about our hand-made pickle
 def test_original_ast_checkpoints_are_unpickled_safely(tmp_path):
     path = tmp_path / "untrusted.pth"
     with open(path, "wb") as f:

@@ -188,20 +188,21 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         window, filters = self._window_and_filters(device)
         kept = [min(self.num_frames(len(c)), self.target_frames) for c in clips]
         num_frames = max(kept)
-        waves = torch.empty(len(clips), self.frame_length + self.hop_length * (num_frames - 1), device=device)
-        for row, clip in zip(waves, clips):
-            n = min(len(clip), waves.shape[1])
-            row[:n] = clip[:n]
-            row[n:] = 0.0
+        length = self.frame_length + self.hop_length * (num_frames - 1)
 
         # Kaldi removes each frame's mean, then pre-emphasises within the frame. Pre-emphasising the whole signal
         # once is the same on every sample but a frame's first, which the symmetric Hann window zeroes anyway;
-        # the mean removal then becomes subtracting (1 - preemphasis) * frame mean.
-        emphasised = waves.clone()
-        emphasised[:, 1:] -= self.preemphasis * waves[:, :-1]
+        # the mean removal then becomes subtracting (1 - preemphasis) * the frame's mean. Frames past a clip's
+        # end are masked at the end, so what their samples and offsets hold does not matter.
+        emphasised = torch.zeros(len(clips), length, device=device)
+        offsets = torch.zeros(len(clips), num_frames, 1, device=device)
+        for row, offset, clip, frames in zip(emphasised, offsets, clips, kept):
+            n = self.frame_length + self.hop_length * (frames - 1)
+            row[0] = clip[0]
+            torch.sub(clip[1:n], clip[: n - 1], alpha=self.preemphasis, out=row[1:n])
+            means = torch.nn.functional.avg_pool1d(clip[None, None, :n], self.frame_length, self.hop_length)
+            offset[:frames, 0] = (1 - self.preemphasis) * means[0, 0]
         frames = emphasised.unfold(1, self.frame_length, self.hop_length)  # (batch, frames, frame_length), a view
-        offsets = (1 - self.preemphasis) * torch.nn.functional.avg_pool1d(
-            waves[:, None], self.frame_length, self.hop_length)[:, 0, :, None]
 
         # Blocks of about _BLOCK_FRAMES frames keep the FFT's working set in cache on a CPU (~3x faster); the
         # block buffer's zero tail is the FFT's zero padding.

@@ -9,6 +9,7 @@ behaviour unchanged.
 from __future__ import annotations
 
 import io
+import os
 import sys
 
 import numpy as np
@@ -23,8 +24,9 @@ from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtra
 
 
 class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline):
-    """Audio classification; inputs as for transformers' pipeline: a file path or URL, bytes, an array or tensor at
-    the extractor's rate, `{"array"|"raw": ..., "sampling_rate": ...}`, or a torchcodec `AudioDecoder`."""
+    """Audio classification; inputs as for transformers' pipeline: a file path (str or Path) or URL, bytes, an
+    array or tensor at the extractor's rate, `{"array"|"raw": ..., "sampling_rate": ...}`, or a torchcodec
+    `AudioDecoder`."""
 
     def _handles_audio(self) -> bool:
         return isinstance(self.feature_extractor, SpectrogramFeatureExtractor)
@@ -44,6 +46,8 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline):
 
     def _decode(self, inputs) -> tuple[np.ndarray | torch.Tensor, int]:
         """Any accepted input -> (samples, possibly multi-channel; their sampling rate)."""
+        if isinstance(inputs, os.PathLike):
+            inputs = os.fspath(inputs)
         if isinstance(inputs, str):
             if inputs.startswith(("http://", "https://")):
                 import httpx

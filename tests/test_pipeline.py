@@ -60,6 +60,7 @@ def test_file_at_44k_stereo_int16_is_decoded_and_resampled(classify, model_dir, 
     soundfile.write(path, np.round(stereo * 32767).astype(np.int16), 44100, subtype="PCM_16")
     expected = expected_scores(model_dir, soxr.resample(np.round(mono * 32767) / 32768, 44100, 16000, quality="HQ"))
     assert scores(classify(str(path))) == pytest.approx(expected, abs=1e-4)
+    assert scores(classify(path)) == pytest.approx(expected, abs=1e-4)
     assert scores(classify(path.read_bytes())) == pytest.approx(expected, abs=1e-4)
 
 

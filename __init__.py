@@ -9,8 +9,10 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelF
 # Absolute imports: when a tool imports this file by path under another name (pytest does, for the checkout
 # folder), it still gets the one set of specformers classes instead of registering a second copy.
 from specformers.configuration.configuration_ast import ASTConfig
+from specformers.configuration.configuration_mast import MASTConfig
 from specformers.feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 from specformers.modeling.modeling_ast import ASTForAudioClassification, ASTModel
+from specformers.modeling.modeling_mast import MASTForAudioClassification, MASTModel
 from specformers.pipelines import SpectrogramAudioClassificationPipeline, register_pipeline
 
 __version__ = "0.1.0"
@@ -21,11 +23,17 @@ __all__ = [
     "ASTConfig",
     "ASTModel",
     "ASTForAudioClassification",
+    "MASTConfig",
+    "MASTModel",
+    "MASTForAudioClassification",
 ]
 
 # (config, base model, classification model). Class names may clash with transformers' (ASTConfig): Auto
 # lookups of registered classes go by class object, so exist_ok=True leaves transformers' own AST untouched.
-for _config, _model, _classifier in [(ASTConfig, ASTModel, ASTForAudioClassification)]:
+for _config, _model, _classifier in [
+    (ASTConfig, ASTModel, ASTForAudioClassification),
+    (MASTConfig, MASTModel, MASTForAudioClassification),
+]:
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModel.register(_config, _model, exist_ok=True)
     AutoModelForAudioClassification.register(_config, _classifier, exist_ok=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -19,7 +18,7 @@ import torch
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import interleaved_medians, machine, peak_memory_increase  # noqa: E402
+from common import interleaved_medians, machine, peak_memory_in_subprocess, peak_memory_increase  # noqa: E402
 
 from specformers import ASTForAudioClassification  # noqa: E402
 
@@ -67,15 +66,9 @@ def main():
                 difference = (models["specformers"](inputs).logits - models["transformers"](inputs).logits).abs()
                 times = interleaved_medians({side: (lambda m=m: m(inputs)) for side, m in models.items()},
                                             args.repeats)
-            memory = {}
-            for side in models:
-                command = [sys.executable, __file__, "--frames", str(args.frames), "--memory_of", side, checkpoint,
-                           str(batch)]
-                # A fixed mmap threshold makes glibc return every large buffer at once, so the resident set
-                # follows live tensors instead of the allocator's adaptive caching.
-                env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
-                output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
-                memory[side] = json.loads(output.strip().splitlines()[-1])["bytes"]
+            memory = {side: peak_memory_in_subprocess(__file__, ["--frames", str(args.frames), "--memory_of", side,
+                                                                 checkpoint, str(batch)])
+                      for side in models}
             rows.append((batch, times, memory, difference.max().item()))
 
     print(f"\nAST-Base, {args.frames} frames, fp32, SDPA, median of {args.repeats}; {machine()}\n")

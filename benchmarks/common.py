@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from datetime import date
 
@@ -19,7 +22,8 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {date.today()}"
+    threads = torch.get_num_threads()
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({threads} threads), {date.today()}"
 
 
 def interleaved_medians(functions: dict, repeats: int, warmup: int = 1) -> dict[str, float]:
@@ -55,3 +59,14 @@ def peak_memory_increase(fn) -> int:
     before = _rss_bytes("VmRSS")
     fn()
     return _rss_bytes("VmHWM") - before
+
+
+def peak_memory_in_subprocess(script: str, args: list[str]) -> int:
+    """Run `python script *args` (a script whose hidden mode prints `{"bytes": ...}` last) and return the bytes.
+
+    A fixed mmap threshold makes glibc return every large buffer at once, so the resident set follows live tensors
+    instead of the allocator's adaptive caching.
+    """
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    output = subprocess.run([sys.executable, script, *args], check=True, capture_output=True, text=True, env=env)
+    return json.loads(output.stdout.strip().splitlines()[-1])["bytes"]

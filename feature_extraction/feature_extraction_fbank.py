@@ -295,9 +295,9 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
             logger.warning_once(f"Resampling audio from {rate} Hz to {self.sampling_rate} Hz with soxr.")
             clip = resample_audio(clip, rate, self.sampling_rate)
         if len(clip) < self.frame_length:
-            raise ValueError(f"Audio item {index} has {len(clip)} samples, shorter than one {self.frame_length_ms:g} ms "
-                             f"frame ({self.frame_length} samples at {self.sampling_rate} Hz). If it is one "
-                             "multi-channel clip, pass it inside a list: extractor([audio]).")
+            raise ValueError(f"Audio item {index} has {len(clip)} samples, shorter than one "
+                             f"{self.frame_length_ms:g} ms frame ({self.frame_length} samples at {self.sampling_rate} "
+                             "Hz). If it is one multi-channel clip, pass it inside a list: extractor([audio]).")
         return clip
 
     # ------------------------------------------------------------------ corpus statistics

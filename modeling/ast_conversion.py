@@ -148,7 +148,8 @@ def _convert_timm_blocks(state_dict: dict[str, torch.Tensor], depth: int) -> dic
     for layer in range(depth):
         for timm_name, our_name in _TIMM_BLOCK_RENAMES.items():
             for kind in ("weight", "bias"):
-                converted[f"encoder.layers.{layer}.{our_name}.{kind}"] = state_dict[f"blocks.{layer}.{timm_name}.{kind}"]
+                source = state_dict[f"blocks.{layer}.{timm_name}.{kind}"]
+                converted[f"encoder.layers.{layer}.{our_name}.{kind}"] = source
     return converted
 
 

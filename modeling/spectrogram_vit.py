@@ -9,14 +9,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
-from transformers import initialization as init
-from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from ..configuration.configuration_ast import SpectrogramViTConfig
 from .classification import ClassifierHead, classification_loss
-from .layers import DropPath
+from .layers import DropPath, Mlp, check_spectrogram
+from .modeling_utils import SpecformersPreTrainedModel
 
 
 def resize_position_grid(grid: torch.Tensor, size: tuple[int, int], mode: str = "cut_or_bilinear") -> torch.Tensor:
@@ -45,6 +43,8 @@ class SpectrogramViTEmbeddings(nn.Module):
 
     `(batch, frames, mel_bins)` -> `(batch, prefix + patches, hidden)` and the `(freq, time)` patch grid.
     """
+
+    _trunc_normal_parameters = ("prefix_tokens", "position_embeddings")
 
     def __init__(self, config: SpectrogramViTConfig):
         super().__init__()
@@ -116,26 +116,6 @@ class SpectrogramViTAttention(nn.Module):
         return self.proj_dropout(self.proj(context)), weights
 
 
-class SpectrogramViTMLP(nn.Module):
-    def __init__(self, config: SpectrogramViTConfig):
-        super().__init__()
-        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.activation = ACT2FN[config.hidden_act]
-        self.exact_gelu = config.hidden_act == "gelu"
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.fc1(hidden_states)
-        if self.exact_gelu and not (torch.is_grad_enabled() and hidden_states.requires_grad):
-            # Without autograd GELU can overwrite its input: one (batch, tokens, intermediate) buffer fewer at
-            # the model's memory peak.
-            torch.ops.aten.gelu_(hidden_states)
-        else:
-            hidden_states = self.activation(hidden_states)
-        return self.dropout(self.fc2(hidden_states))
-
-
 class SpectrogramViTLayer(nn.Module):
     """Pre-norm transformer block: x + attn(LN(x)), then x + MLP(LN(x)), each through stochastic depth."""
 
@@ -144,7 +124,8 @@ class SpectrogramViTLayer(nn.Module):
         self.layernorm_before = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.attention = SpectrogramViTAttention(config)
         self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = SpectrogramViTMLP(config)
+        self.mlp = Mlp(config.hidden_size, config.intermediate_size, hidden_act=config.hidden_act,
+                       dropout=config.hidden_dropout_prob)
         self.drop_path = DropPath(drop_path_rate)
 
     def forward(self, hidden_states: torch.Tensor, output_attentions: bool = False):
@@ -182,38 +163,10 @@ class SpectrogramViTEncoder(nn.Module):
         return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
 
 
-class SpectrogramViTPreTrainedModel(PreTrainedModel):
+class SpectrogramViTPreTrainedModel(SpecformersPreTrainedModel):
     config_class = SpectrogramViTConfig
     base_model_prefix = "vit"
-    main_input_name = "input_values"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
     _no_split_modules = ["SpectrogramViTLayer"]
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-        elif isinstance(module, SpectrogramViTEmbeddings):
-            init.trunc_normal_(module.prefix_tokens, std=std)
-            init.trunc_normal_(module.position_embeddings, std=std)
-
-
-def check_spectrogram(input_values: torch.Tensor, num_mel_bins: int, min_frames: int) -> None:
-    """Raise a ValueError unless `input_values` is `(batch, frames >= min_frames, num_mel_bins)`."""
-    if input_values is None:
-        raise ValueError("input_values is required: a (batch, frames, mel_bins) spectrogram from the feature extractor.")
-    if input_values.ndim != 3 or input_values.shape[-1] != num_mel_bins:
-        raise ValueError(f"input_values must have shape (batch, frames, {num_mel_bins}); got "
-                         f"{tuple(input_values.shape)}. Use SpectrogramFeatureExtractor to make it from audio.")
-    if input_values.shape[1] < min_frames:
-        raise ValueError(f"input_values has {input_values.shape[1]} frames; this model needs at least {min_frames}.")
 
 
 class SpectrogramViTModel(SpectrogramViTPreTrainedModel):

@@ -46,6 +46,18 @@ class ModelTesterMixin:
         logits = self.classifier()(self.make_inputs(batch=3)).logits
         assert logits.shape == (3, self.num_labels) and torch.isfinite(logits).all()
 
+    def test_initialisation(self):
+        model = self.classifier()
+        std = model.config.initializer_range
+        for module in model.modules():
+            for name in getattr(module, "_trunc_normal_parameters", ()):
+                parameter = getattr(module, name)
+                if parameter is not None and parameter.numel() > 100:
+                    assert 0.5 * std < parameter.std().item() < 1.5 * std, name
+            if isinstance(module, torch.nn.Linear):
+                assert 0.5 * std < module.weight.std().item() < 1.5 * std
+                assert torch.all(module.bias == 0)
+
     def test_save_and_load_through_auto_classes(self, tmp_path):
         model = self.classifier()
         model.save_pretrained(tmp_path)
@@ -109,7 +121,8 @@ class ModelTesterMixin:
         # transformers >= 5.2x renames gradient_checkpointing_enable to activation_checkpointing_enable
         enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
         enable()
-        assert all(module.gradient_checkpointing for module in model.modules() if hasattr(module, "gradient_checkpointing"))
+        flags = [m.gradient_checkpointing for m in model.modules() if hasattr(m, "gradient_checkpointing")]
+        assert flags and all(flags)
         checkpointed = gradients()
         assert reference.keys() == checkpointed.keys() and len(reference) == len(list(model.parameters()))
         for name in reference:

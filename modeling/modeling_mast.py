@@ -1,0 +1,383 @@
+"""MAST: the Multiscale Audio Spectrogram Transformer (Ghosh et al., ICASSP 2023).
+
+MViTv2 stages with multi-head pooling attention over the spectrogram. Tokens travel with their (frequency, time)
+grid through the stages. Reads top to bottom: patch embeddings -> relative positions -> pooling attention ->
+layer -> stage -> encoder -> PreTrainedModel -> Model -> ForAudioClassification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+
+from ..configuration.configuration_mast import MASTConfig
+from .classification import classification_loss
+from .layers import DropPath, Mlp, check_spectrogram
+from .modeling_utils import SpecformersPreTrainedModel
+
+
+@dataclass
+class MASTModelOutput(BaseModelOutputWithPooling):
+    r"""
+    grid_sizes (`tuple[tuple[int, int]]`): the (frequency, time) token grid of each entry of `hidden_states`
+        (the patch embeddings, then every stage), or of the last stage alone when hidden states are not asked for.
+    """
+
+    grid_sizes: tuple[tuple[int, int], ...] | None = None
+
+
+def drop_patches(tokens: torch.Tensor, rate: float) -> torch.Tensor:
+    """SS-MAST's patch-drop: zero the embeddings of `round(rate * patches)` random patches of each sample.
+
+    `(batch, patches, dim)` -> same shape; the grid stays whole, as the pooling layers need it.
+    """
+    batch, count, _ = tokens.shape
+    dropped = int(round(rate * count))
+    if dropped == 0:
+        return tokens
+    order = torch.rand(batch, count, device=tokens.device).argsort(dim=1)
+    keep = torch.ones(batch, count, 1, device=tokens.device, dtype=tokens.dtype)
+    keep.scatter_(1, order[:, :dropped, None], 0.0)
+    return tokens * keep
+
+
+class MASTPatchEmbeddings(nn.Module):
+    """`(batch, frames, mel_bins)` -> `(batch, [cls +] freq * time, embed_dim)` tokens (frequency-major) and the
+    (freq, time) grid. No absolute position embedding: MAST's positions are relative, inside attention."""
+
+    _trunc_normal_parameters = ("cls_token",)
+
+    def __init__(self, config: MASTConfig):
+        super().__init__()
+        self.projection = nn.Conv2d(1, config.embed_dim, config.patch_kernel_size, stride=config.patch_stride,
+                                    padding=config.patch_padding)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.embed_dim)) if config.use_cls_token else None
+
+    def forward(self, input_values: torch.Tensor, patch_drop_rate: float = 0.0):
+        patches = self.projection(input_values.transpose(1, 2).unsqueeze(1))  # (batch, dim, freq, time)
+        grid = tuple(patches.shape[-2:])
+        tokens = patches.flatten(2).transpose(1, 2)
+        if patch_drop_rate > 0:
+            tokens = drop_patches(tokens, patch_drop_rate)
+        if self.cls_token is not None:
+            tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+        return tokens, grid
+
+
+def relative_position_index(q_size: int, k_size: int, device: torch.device) -> torch.Tensor:
+    """Table row of every (query, key) pair along one axis, `(q_size, k_size)`: MViTv2's decomposed relative
+    positions, with the coarser of the two grids stretched to the finer one's spacing."""
+    q_ratio = max(k_size / q_size, 1.0)
+    k_ratio = max(q_size / k_size, 1.0)
+    distance = (torch.arange(q_size, device=device)[:, None] * q_ratio
+                - torch.arange(k_size, device=device)[None, :] * k_ratio)
+    distance += (k_size - 1) * k_ratio
+    return distance.long()
+
+
+def fit_relative_table(table: torch.Tensor, length: int) -> torch.Tensor:
+    """A `(rows, dim)` relative-position table with at least `length` rows: unchanged when long enough (shorter
+    grids use its leading rows, as timm does), else linearly interpolated."""
+    if table.shape[0] >= length:
+        return table
+    return F.interpolate(table.T[None], size=length, mode="linear", align_corners=False)[0].T
+
+
+class MASTPoolingAttention(nn.Module):
+    """Multi-head pooling attention (MViTv2): q, k and v are pooled by depthwise convolutions (q by `q_stride`,
+    k and v by `kv_stride`) and normalised; scores get decomposed relative positions per axis; the pooled query is
+    added back (residual pooling). `(batch, tokens, dim)` on a grid -> `(batch, pooled tokens, dim_out)`."""
+
+    _trunc_normal_parameters = ("rel_pos_freq", "rel_pos_time")
+
+    def __init__(self, config: MASTConfig, dim: int, dim_out: int, num_heads: int, q_stride: int, kv_stride: int,
+                 grid: tuple[int, int]):
+        super().__init__()
+        self.config = config
+        self.num_heads = num_heads
+        self.head_dim = dim_out // num_heads
+        self.num_prefix = int(config.use_cls_token)
+        self.qkv = nn.Linear(dim, 3 * dim_out, bias=config.qkv_bias)
+        self.proj = nn.Linear(dim_out, dim_out)
+
+        def pool(stride):
+            return nn.Conv2d(self.head_dim, self.head_dim, config.pool_kernel_size, stride=stride,
+                             padding=config.pool_kernel_size // 2, groups=self.head_dim, bias=False)
+
+        self.pool_q, self.pool_k, self.pool_v = pool(q_stride), pool(kv_stride), pool(kv_stride)
+        self.norm_q, self.norm_k, self.norm_v = (nn.LayerNorm(self.head_dim, eps=config.layer_norm_eps)
+                                                 for _ in range(3))
+        # Tables sized for the configured grid (one row per relative distance along the axis).
+        q_grid = [config.pooled_size(size, q_stride) for size in grid]
+        kv_grid = [config.pooled_size(size, kv_stride) for size in grid]
+        self.rel_pos_freq = nn.Parameter(torch.zeros(2 * max(q_grid[0], kv_grid[0]) - 1, self.head_dim))
+        self.rel_pos_time = nn.Parameter(torch.zeros(2 * max(q_grid[1], kv_grid[1]) - 1, self.head_dim))
+
+    def _pool(self, x: torch.Tensor, grid: tuple[int, int], conv: nn.Conv2d, norm: nn.LayerNorm):
+        """`(batch, heads, [prefix +] freq * time, head_dim)` -> pooled and normalised, and the new grid."""
+        prefix, spatial = x[:, :, : self.num_prefix], x[:, :, self.num_prefix:]
+        batch, heads, _, channels = spatial.shape
+        spatial = conv(spatial.reshape(batch * heads, *grid, channels).permute(0, 3, 1, 2))
+        new_grid = tuple(spatial.shape[-2:])
+        spatial = spatial.flatten(2).transpose(1, 2).reshape(batch, heads, -1, channels)
+        if self.num_prefix:
+            spatial = torch.cat([prefix, spatial], dim=2)
+        return norm(spatial), new_grid
+
+    def _relative_scores(self, q: torch.Tensor, q_grid, k_grid) -> tuple[torch.Tensor, torch.Tensor]:
+        """q · R per axis for the spatial queries: `(batch, heads, q_freq * q_time, k_freq)` and `(..., k_time)`."""
+        spatial_q = q[:, :, self.num_prefix:].unflatten(2, q_grid)  # (batch, heads, q_freq, q_time, head_dim)
+        scores = []
+        for axis, table in enumerate((self.rel_pos_freq, self.rel_pos_time)):
+            index = relative_position_index(q_grid[axis], k_grid[axis], q.device)
+            rows = fit_relative_table(table, 2 * max(q_grid[axis], k_grid[axis]) - 1)[index]  # (q, k, head_dim)
+            equation = "bhftc,fkc->bhftk" if axis == 0 else "bhftc,tkc->bhftk"
+            scores.append(torch.einsum(equation, spatial_q, rows).flatten(2, 3))
+        return scores[0], scores[1]
+
+    def forward(self, hidden_states: torch.Tensor, grid: tuple[int, int], output_attentions: bool = False):
+        batch, tokens, _ = hidden_states.shape
+        q, k, v = (self.qkv(hidden_states).view(batch, tokens, 3, self.num_heads, self.head_dim)
+                   .permute(2, 0, 3, 1, 4).unbind(0))  # each (batch, heads, tokens, head_dim)
+        q, q_grid = self._pool(q, grid, self.pool_q, self.norm_q)
+        k, k_grid = self._pool(k, grid, self.pool_k, self.norm_k)
+        v, _ = self._pool(v, grid, self.pool_v, self.norm_v)
+        rel_freq, rel_time = self._relative_scores(q, q_grid, k_grid)
+        scale, prefix = self.head_dim**-0.5, self.num_prefix
+
+        weights = None
+        if output_attentions or self.config._attn_implementation == "eager":
+            scores = (q * scale) @ k.transpose(-2, -1)
+            bias = (rel_freq[..., :, None] + rel_time[..., None, :]).flatten(-2)  # keys frequency-major
+            scores[:, :, prefix:, prefix:] += bias
+            weights = scores.softmax(dim=-1, dtype=torch.float32).to(q.dtype)
+            context = weights @ v
+        else:
+            # Exact, and no (queries x keys) bias tensor: append the relative scores to the queries and one-hot key
+            # coordinates to the keys, so q_aug . k_aug = scale q.k + q.R_freq + q.R_time. Zero-padding v to the
+            # same width lets SDPA use its fused kernels (MAST-S, 1024 frames, CPU: as fast as an additive mask
+            # with a quarter of its peak memory).
+            key_freq = torch.arange(k_grid[0], device=q.device).repeat_interleave(k_grid[1])
+            key_time = torch.arange(k_grid[1], device=q.device).repeat(k_grid[0])
+            one_hot = torch.cat([F.one_hot(key_freq, k_grid[0]), F.one_hot(key_time, k_grid[1])], dim=1).to(q.dtype)
+            relative = torch.cat([rel_freq, rel_time], dim=-1)
+            q_aug = torch.cat([q * scale, F.pad(relative, (0, 0, prefix, 0))], dim=-1)
+            k_aug = torch.cat([k, F.pad(one_hot, (0, 0, prefix, 0)).expand(batch, self.num_heads, -1, -1)], dim=-1)
+            v_pad = F.pad(v, (0, q_aug.shape[-1] - self.head_dim))
+            context = F.scaled_dot_product_attention(q_aug, k_aug, v_pad, scale=1.0)[..., : self.head_dim]
+        context = context + q  # residual pooling
+        output = self.proj(context.transpose(1, 2).reshape(batch, q.shape[2], -1))
+        return output, q_grid, weights
+
+
+class MASTLayer(nn.Module):
+    """MViTv2 block. The shortcut is the input, projected from its normalised form when the width changes and
+    max-pooled when the queries are; then x = shortcut + attn(LN(x)) and x = x + MLP(LN(x))."""
+
+    def __init__(self, config: MASTConfig, dim: int, dim_out: int, num_heads: int, q_stride: int, kv_stride: int,
+                 grid: tuple[int, int], drop_path_rate: float):
+        super().__init__()
+        self.num_prefix = int(config.use_cls_token)
+        self.layernorm_before = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+        self.attention = MASTPoolingAttention(config, dim, dim_out, num_heads, q_stride, kv_stride, grid)
+        self.shortcut_proj = nn.Linear(dim, dim_out) if dim != dim_out else None
+        self.shortcut_pool = (nn.MaxPool2d(q_stride + 1, q_stride, (q_stride + 1) // 2) if q_stride > 1 else None)
+        self.drop_path = DropPath(drop_path_rate)
+        self.layernorm_after = nn.LayerNorm(dim_out, eps=config.layer_norm_eps)
+        self.mlp = Mlp(dim_out, int(dim_out * config.mlp_ratio), hidden_act=config.hidden_act)
+
+    def _pool_shortcut(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        if self.shortcut_pool is None:
+            return x
+        prefix, spatial = x[:, : self.num_prefix], x[:, self.num_prefix:]
+        spatial = self.shortcut_pool(spatial.transpose(1, 2).unflatten(2, grid)).flatten(2).transpose(1, 2)
+        return torch.cat([prefix, spatial], dim=1) if self.num_prefix else spatial
+
+    def forward(self, hidden_states: torch.Tensor, grid: tuple[int, int], output_attentions: bool = False):
+        normed = self.layernorm_before(hidden_states)
+        shortcut = hidden_states if self.shortcut_proj is None else self.shortcut_proj(normed)
+        shortcut = self._pool_shortcut(shortcut, grid)
+        attended, grid, weights = self.attention(normed, grid, output_attentions)
+        # residual sums added in place into each branch's fresh output: no extra buffer at the memory peak
+        hidden_states = self.drop_path(attended).add_(shortcut)
+        hidden_states = self.drop_path(self.mlp(self.layernorm_after(hidden_states))).add_(hidden_states)
+        return hidden_states, grid, weights
+
+
+class MASTStage(nn.Module):
+    """Blocks of one width; the first pools the queries by the stage's stride and widens the tokens."""
+
+    def __init__(self, config: MASTConfig, stage: int, dim: int, grid: tuple[int, int], drop_path_rates: list):
+        super().__init__()
+        dim_out, q_stride = config.stage_dim(stage), config.q_stride[stage]
+        kv_stride = config.stage_kv_strides()[stage]
+        self.layers = nn.ModuleList()
+        for index, rate in enumerate(drop_path_rates):
+            stride = q_stride if index == 0 else 1
+            self.layers.append(MASTLayer(config, dim if index == 0 else dim_out, dim_out,
+                                         config.stage_heads(stage), stride, kv_stride, grid, rate))
+            grid = tuple(config.pooled_size(size, stride) for size in grid)
+        self.gradient_checkpointing = False
+
+    def forward(self, hidden_states: torch.Tensor, grid: tuple[int, int], output_attentions: bool = False):
+        all_weights = ()
+        for layer in self.layers:
+            if self.gradient_checkpointing and self.training:
+                hidden_states, grid, weights = self._gradient_checkpointing_func(layer.__call__, hidden_states, grid,
+                                                                                 output_attentions)
+            else:
+                hidden_states, grid, weights = layer(hidden_states, grid, output_attentions)
+            all_weights += (weights,)
+        return hidden_states, grid, all_weights
+
+
+class MASTEncoder(nn.Module):
+    def __init__(self, config: MASTConfig):
+        super().__init__()
+        # Stochastic depth rises linearly over all blocks (plain floats: models may be built on the meta device).
+        total = sum(config.depths)
+        rates = [config.drop_path_rate * i / max(total - 1, 1) for i in range(total)]
+        grids = [config.patch_grid_for(config.target_frames)] + config.stage_grids()
+        self.stages = nn.ModuleList()
+        for stage, depth in enumerate(config.depths):
+            dim = config.embed_dim if stage == 0 else config.stage_dim(stage - 1)
+            first = sum(config.depths[:stage])
+            self.stages.append(MASTStage(config, stage, dim, grids[stage], rates[first : first + depth]))
+
+    def forward(self, hidden_states: torch.Tensor, grid: tuple[int, int], output_attentions: bool = False,
+                output_hidden_states: bool = False) -> MASTModelOutput:
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        grids = (grid,)
+        all_attentions = () if output_attentions else None
+        for stage in self.stages:
+            hidden_states, grid, weights = stage(hidden_states, grid, output_attentions)
+            grids += (grid,)
+            if output_hidden_states:
+                all_hidden += (hidden_states,)
+            if output_attentions:
+                all_attentions += weights
+        return MASTModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions,
+                               grid_sizes=grids if output_hidden_states else (grid,))
+
+
+class MASTPreTrainedModel(SpecformersPreTrainedModel):
+    config_class = MASTConfig
+    base_model_prefix = "mast"
+    _no_split_modules = ["MASTLayer"]
+
+
+class MASTTimmMixin:
+    """`from_timm`: MAST from timm MViTv2 weights."""
+
+    @classmethod
+    def from_timm(cls, weights, config: MASTConfig | None = None, **config_overrides):
+        """A MAST initialised from timm `mvitv2_*` weights (the MAST paper's ImageNet initialisation).
+
+        Args:
+            weights: a timm MViTv2 model, its `state_dict()`, or a path to one (`.safetensors`, or a pickle opened
+                with `weights_only=True`). `mvitv2_small` matches the default config (`mast-small`),
+                `mvitv2_base` the preset `mast-base`.
+            config: the MAST to build (default `MASTConfig(**config_overrides)`); depths, width and cls token must
+                match the timm model.
+        RGB patch filters are summed; relative-position tables are cut or interpolated to the spectrogram grid.
+        A classification head stays freshly initialised.
+        """
+        from .ast_conversion import load_state_dict_file
+        from .mast_conversion import convert_timm_mvitv2_state_dict
+
+        config = config if config is not None else cls.config_class(**config_overrides)
+        model = cls(config)
+        if isinstance(weights, nn.Module):
+            weights = weights.state_dict()
+        elif not isinstance(weights, dict):
+            weights = load_state_dict_file(weights)
+        model.base_model.load_state_dict(convert_timm_mvitv2_state_dict(weights, model.base_model))
+        return model
+
+
+class MASTModel(MASTTimmMixin, MASTPreTrainedModel):
+    """The bare MAST: `(batch, frames, mel_bins)` -> tokens of the last stage after the final LayerNorm and their
+    mean (or the cls token) as `pooler_output` `(batch, hidden_size)`."""
+
+    def __init__(self, config: MASTConfig):
+        super().__init__(config)
+        self.embeddings = MASTPatchEmbeddings(config)
+        self.encoder = MASTEncoder(config)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.embeddings.projection
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        patch_drop_rate: float = 0.0,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MASTModelOutput | tuple:
+        r"""
+        Args:
+            input_values: `(batch, frames, mel_bins)` normalised log-mel features, any frame count.
+            patch_drop_rate: in training, zero this fraction of patch embeddings (SS-MAST's patch-drop, 0.2 in
+                the paper); ignored in eval mode.
+        Returns:
+            `MASTModelOutput`: `last_hidden_state` `(batch, [1 +] tokens, hidden_size)`, `pooler_output`,
+            `hidden_states` (patch embeddings, then each stage's output, before the final LayerNorm) with their
+            `grid_sizes`, and per-block `attentions` when asked.
+        """
+        config = self.config
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return_dict = config.return_dict if return_dict is None else return_dict
+        check_spectrogram(input_values, config.num_mel_bins,
+                          min_frames=config.patch_kernel_size[1] - 2 * config.patch_padding[1])
+        if not 0.0 <= patch_drop_rate < 1.0:
+            raise ValueError(f"patch_drop_rate must be in [0, 1); got {patch_drop_rate}.")
+
+        embeddings, grid = self.embeddings(input_values.to(self.embeddings.projection.weight.dtype),
+                                           patch_drop_rate if self.training else 0.0)
+        encoded = self.encoder(embeddings, grid, output_attentions, output_hidden_states)
+        sequence = self.layernorm(encoded.last_hidden_state)
+        pooled = sequence[:, 0] if config.use_cls_token else sequence.mean(dim=1)
+        output = MASTModelOutput(last_hidden_state=sequence, pooler_output=pooled, hidden_states=encoded.hidden_states,
+                                 attentions=encoded.attentions, grid_sizes=encoded.grid_sizes)
+        return output if return_dict else output.to_tuple()
+
+
+class MASTForAudioClassification(MASTTimmMixin, MASTPreTrainedModel):
+    """MAST with a linear head on the pooled output (single- or multi-label via `problem_type`)."""
+
+    def __init__(self, config: MASTConfig):
+        super().__init__(config)
+        self.mast = MASTModel(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
+        self.post_init()
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        r"""
+        Args:
+            input_values: `(batch, frames, mel_bins)` normalised log-mel features.
+            labels: `(batch,)` class indices, `(batch, num_labels)` multi-label or soft targets, or regression
+                values, as `config.problem_type` says.
+        """
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        outputs = self.mast(input_values, output_attentions=output_attentions,
+                            output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.classifier(outputs.pooler_output)
+        loss = classification_loss(logits, labels, self.config) if labels is not None else None
+        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                          attentions=outputs.attentions)
+        return output if return_dict else output.to_tuple()

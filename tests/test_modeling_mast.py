@@ -1,0 +1,199 @@
+import os
+
+import pytest
+import torch
+from model_tester import ModelTesterMixin
+from safetensors.torch import load_file
+
+from specformers import MASTConfig, MASTForAudioClassification, MASTModel
+from specformers.modeling.modeling_mast import drop_patches, fit_relative_table, relative_position_index
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "mvitv2_tiny.safetensors")
+
+
+class TestMAST(ModelTesterMixin):
+    config_class = MASTConfig
+    preset = "mast-tiny"
+    model_class = MASTModel
+    classification_class = MASTForAudioClassification
+    frames = 128
+
+    def expected_hidden_shapes(self, config, batch, frames):
+        # 128 x 128 -> patches 32 x 32 -> stages 32 x 32, 16 x 16, 8 x 8, 4 x 4 at widths 32, 64, 128, 256
+        return [(batch, 1024, 32), (batch, 1024, 32), (batch, 256, 64), (batch, 64, 128), (batch, 16, 256)]
+
+    def test_grid_sizes_travel_with_the_hidden_states(self):
+        model = MASTModel(self.make_config()).eval()
+        out = model(self.make_inputs(frames=100), output_hidden_states=True)
+        # 100 frames: time 25 -> 25 -> 13 -> 7 -> 4 (pooling rounds up)
+        assert out.grid_sizes == ((32, 25), (32, 25), (16, 13), (8, 7), (4, 4))
+        for states, (freq, time) in zip(out.hidden_states, out.grid_sizes):
+            assert states.shape[1] == freq * time
+        assert model(self.make_inputs()).grid_sizes == ((4, 4),)
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def test_presets_follow_the_paper():
+    small, base = MASTConfig.from_preset("mast-small"), MASTConfig.from_preset("mast-base")
+    assert small.depths == (1, 2, 11, 2) and base.depths == (2, 3, 16, 3)
+    assert (small.drop_path_rate, base.drop_path_rate) == (0.1, 0.3)
+    assert [small.stage_dim(i) for i in range(4)] == [96, 192, 384, 768]
+    assert [small.stage_heads(i) for i in range(4)] == [1, 2, 4, 8]
+    assert small.stage_kv_strides() == [4, 2, 1, 1]
+    assert small.stage_grids() == [(32, 256), (16, 128), (8, 64), (4, 32)]  # DESIGN 4.2 for 128 x 1024
+    assert 33e6 < sum(p.numel() for p in MASTModel(small).parameters()) < 35e6  # the paper's 34 M
+    authors_stem = MASTConfig(patch_kernel_size=16, patch_stride=10, patch_padding=0)
+    assert authors_stem.patch_grid_for(1024) == (12, 101)
+
+
+def test_config_overrides_with_tuples_round_trip(tmp_path):
+    config = MASTConfig(embed_dim=32, depths=[1, 1, 1, 1], num_heads=1, patch_stride=(4, 2))
+    config.save_pretrained(tmp_path)
+    loaded = MASTConfig.from_pretrained(tmp_path)
+    assert loaded.depths == (1, 1, 1, 1) and loaded.patch_stride == (4, 2) and loaded.hidden_size == 256
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"depths": (1, 2, 11)}, "q_stride has 4 entries but depths has 3 stages"),
+        ({"depths": (1, 0, 1, 1)}, "depths must be positive"),
+        ({"pool_kernel_size": 9, "num_mel_bins": 32}, "pool_kernel_size=9 is larger than the 8 x 256 patch grid"),
+        ({"pool_kernel_size": 4}, "pool_kernel_size must be odd"),
+        ({"patch_kernel_size": 64, "patch_padding": 0, "num_mel_bins": 32}, "patch_kernel_size=64 is larger than "
+                                                                            "num_mel_bins=32"),
+        ({"embed_dim": 96, "num_heads": 5}, "embed_dim=96 must be divisible by num_heads=5"),
+        ({"kv_stride": 0}, "strides must be >= 1"),
+    ],
+)
+def test_bad_configs_fail_at_config_time(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        MASTConfig(**overrides)
+
+
+# ---------------------------------------------------------------- pooling attention pieces
+
+
+def test_relative_position_index_by_hand():
+    # 4 queries over 2 keys pooled by 2: key spacing is stretched to 2 query steps; distance 0 sits at row 2
+    assert relative_position_index(4, 2, torch.device("cpu")).tolist() == [[2, 0], [3, 1], [4, 2], [5, 3]]
+    assert relative_position_index(3, 3, torch.device("cpu")).tolist() == [[2, 1, 0], [3, 2, 1], [4, 3, 2]]
+
+
+def test_relative_tables_are_interpolated_for_longer_inputs():
+    ramp = torch.arange(5.0)[:, None].repeat(1, 2)
+    assert fit_relative_table(ramp, 3) is ramp  # long enough: its leading rows are read
+    grown = fit_relative_table(ramp, 9)
+    assert grown.shape == (9, 2)
+    # linear interpolation of a ramp (align_corners=False) samples it at (i + 0.5) * 5 / 9 - 0.5, clamped
+    expected = ((torch.arange(9.0) + 0.5) * 5 / 9 - 0.5).clamp(0, 4)
+    torch.testing.assert_close(grown[:, 0], expected)
+
+
+def test_longer_input_equals_a_model_configured_with_the_interpolated_tables():
+    short = MASTModel(MASTConfig.from_preset("mast-tiny", target_frames=128)).eval()
+    long = MASTModel(MASTConfig.from_preset("mast-tiny", target_frames=256)).eval()
+    weights = short.state_dict()
+    for key, value in long.state_dict().items():
+        if key.endswith(("rel_pos_freq", "rel_pos_time")):
+            weights[key] = fit_relative_table(weights[key], value.shape[0])
+    long.load_state_dict(weights)
+    inputs = torch.randn(2, 256, 128)
+    torch.testing.assert_close(short(inputs).last_hidden_state, long(inputs).last_hidden_state, atol=1e-5, rtol=1e-4)
+
+
+def test_eager_and_sdpa_agree_with_a_cls_token_and_odd_grids():
+    model = MASTForAudioClassification(MASTConfig.from_preset("mast-tiny", use_cls_token=True, num_labels=4)).eval()
+    inputs = torch.randn(2, 150, 128)
+    sdpa = model(inputs).logits
+    model.config._attn_implementation = "eager"
+    torch.testing.assert_close(model(inputs).logits, sdpa, atol=1e-5, rtol=1e-4)
+    out = model.mast(inputs, output_hidden_states=True, output_attentions=True)
+    assert out.last_hidden_state.shape[1] == 1 + 4 * 5  # cls + the last stage grid
+    assert out.hidden_states[0].shape[1] == 1 + 32 * 38
+    assert len(out.attentions) == sum(model.config.depths)
+
+
+def test_patch_drop_zeroes_the_asked_fraction_and_keeps_the_grid():
+    tokens = torch.randn(3, 50, 8)
+    dropped = drop_patches(tokens, 0.2)
+    zero_rows = (dropped == 0).all(dim=-1)
+    assert zero_rows.sum(dim=1).tolist() == [10, 10, 10]
+    torch.testing.assert_close(dropped[~zero_rows], tokens[~zero_rows])
+    assert not torch.equal(zero_rows[0], zero_rows[1])  # each sample drops its own patches
+
+    model = MASTModel(MASTConfig.from_preset("mast-tiny"))
+    inputs = torch.randn(2, 128, 128)
+    model.eval()
+    torch.testing.assert_close(model(inputs, patch_drop_rate=0.2).last_hidden_state, model(inputs).last_hidden_state)
+    model.train()
+    torch.manual_seed(1)
+    plain = model(inputs).last_hidden_state
+    torch.manual_seed(1)
+    with_drop = model(inputs, patch_drop_rate=0.2, output_hidden_states=True)
+    assert with_drop.last_hidden_state.shape == plain.shape and not torch.allclose(with_drop.last_hidden_state, plain)
+    patches = with_drop.hidden_states[0]
+    assert ((patches == 0).all(dim=-1).sum(dim=1) == round(0.2 * 1024)).all()
+    with pytest.raises(ValueError, match="patch_drop_rate"):
+        model(inputs, patch_drop_rate=1.0)
+
+
+# ---------------------------------------------------------------- timm MViTv2 weights
+
+
+def timm_stage_outputs(model, spectrogram):
+    """timm's tokens after every stage for a `(batch, frames, mel_bins)` spectrogram."""
+    tokens, grid = model.patch_embed(spectrogram.transpose(1, 2)[:, None])
+    outputs = []
+    for stage in model.stages:
+        tokens, grid = stage(tokens, grid)
+        outputs.append(tokens)
+    return outputs
+
+
+def test_from_timm_matches_the_committed_timm_fixture():
+    """tests/fixtures/make_mvitv2_fixture.py ran a tiny timm MViTv2 once; CI checks the mapping without timm."""
+    fixture = load_file(FIXTURE)
+    weights = {k.removeprefix("weights."): v for k, v in fixture.items() if k.startswith("weights.")}
+    config = MASTConfig(depths=(1, 1, 1, 1), embed_dim=8, num_heads=1, target_frames=128, drop_path_rate=0.0)
+    for attention in ("sdpa", "eager"):
+        model = MASTModel.from_timm(weights, config=config).eval()
+        model.config._attn_implementation = attention
+        for frames in (128, 120):
+            out = model(fixture[f"input.{frames}"], output_hidden_states=True)
+            for stage in range(4):
+                torch.testing.assert_close(out.hidden_states[stage + 1], fixture[f"stage{stage}.{frames}"],
+                                           atol=1e-5, rtol=0)
+            torch.testing.assert_close(out.last_hidden_state, fixture[f"features.{frames}"], atol=1e-5, rtol=0)
+
+
+def test_from_timm_matches_timm_mvitv2_small_where_timm_imports():
+    timm = pytest.importorskip("timm", reason="timm needs torchvision, which does not import beside this torch")
+    torch.manual_seed(0)
+    reference = timm.create_model("mvitv2_small", pretrained=False, img_size=1024, in_chans=1, num_classes=0).eval()
+    with torch.no_grad():
+        for name, parameter in reference.named_parameters():
+            if "rel_pos" in name or "norm" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.05)
+    model = MASTModel.from_timm(reference).eval()
+    for frames in (1024, 998):
+        spectrogram = torch.randn(1, frames, 128)
+        with torch.no_grad():
+            expected = timm_stage_outputs(reference, spectrogram)
+            out = model(spectrogram, output_hidden_states=True)
+        for ours, theirs in zip(out.hidden_states[1:], expected):
+            torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
+def test_from_timm_rejects_other_shapes():
+    fixture = load_file(FIXTURE)
+    weights = {k.removeprefix("weights."): v for k, v in fixture.items() if k.startswith("weights.")}
+    with pytest.raises(ValueError, match=r"depths \(1, 1, 1, 1\) and embed_dim 8; the config has depths \(1, 2, 11"):
+        MASTModel.from_timm(weights)
+    with pytest.raises(ValueError, match="use_cls_token=False"):
+        MASTModel.from_timm(weights, depths=(1, 1, 1, 1), embed_dim=8, use_cls_token=True)
+    classifier = MASTForAudioClassification.from_timm(weights, depths=(1, 1, 1, 1), embed_dim=8, num_labels=5)
+    assert classifier.classifier.out_features == 5
+    torch.testing.assert_close(classifier.mast.layernorm.weight, weights["norm.weight"])

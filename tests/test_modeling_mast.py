@@ -48,6 +48,13 @@ def test_presets_follow_the_paper():
     assert authors_stem.patch_grid_for(1024) == (12, 101)
 
 
+def test_the_authors_patch_stem_runs():
+    config = MASTConfig.from_preset("mast-tiny", patch_kernel_size=16, patch_stride=10, patch_padding=0, num_labels=2)
+    out = MASTForAudioClassification(config).eval()(torch.randn(2, 128, 128), output_hidden_states=True)
+    assert out.logits.shape == (2, 2)
+    assert [tuple(h.shape[1:]) for h in out.hidden_states] == [(144, 32), (144, 32), (36, 64), (9, 128), (4, 256)]
+
+
 def test_config_overrides_with_tuples_round_trip(tmp_path):
     config = MASTConfig(embed_dim=32, depths=[1, 1, 1, 1], num_heads=1, patch_stride=(4, 2))
     config.save_pretrained(tmp_path)

@@ -4,15 +4,19 @@ Importing the package registers every config, model and the feature extractor wi
 classes, and makes `pipeline("audio-classification")` use the specformers extractor for specformers models.
 """
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
+from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification,
+                          AutoModelForPreTraining)
 
 # Absolute imports: when a tool imports this file by path under another name (pytest does, for the checkout
 # folder), it still gets the one set of specformers classes instead of registering a second copy.
+from specformers.configuration.configuration_asit import ASiTConfig
 from specformers.configuration.configuration_ast import ASTConfig
 from specformers.configuration.configuration_mast import MASTConfig
 from specformers.feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
+from specformers.modeling.modeling_asit import ASiTForAudioClassification, ASiTModel
 from specformers.modeling.modeling_ast import ASTForAudioClassification, ASTModel
 from specformers.modeling.modeling_mast import MASTForAudioClassification, MASTModel
+from specformers.modeling.pretraining_asit import ASiTForPreTraining
 from specformers.pipelines import SpectrogramAudioClassificationPipeline, register_pipeline
 
 __version__ = "0.1.0"
@@ -26,6 +30,10 @@ __all__ = [
     "MASTConfig",
     "MASTModel",
     "MASTForAudioClassification",
+    "ASiTConfig",
+    "ASiTModel",
+    "ASiTForAudioClassification",
+    "ASiTForPreTraining",
 ]
 
 # (config, base model, classification model). Class names may clash with transformers' (ASTConfig): Auto
@@ -33,9 +41,11 @@ __all__ = [
 for _config, _model, _classifier in [
     (ASTConfig, ASTModel, ASTForAudioClassification),
     (MASTConfig, MASTModel, MASTForAudioClassification),
+    (ASiTConfig, ASiTModel, ASiTForAudioClassification),
 ]:
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModel.register(_config, _model, exist_ok=True)
     AutoModelForAudioClassification.register(_config, _classifier, exist_ok=True)
     AutoFeatureExtractor.register(_config, SpectrogramFeatureExtractor, exist_ok=True)
+AutoModelForPreTraining.register(ASiTConfig, ASiTForPreTraining, exist_ok=True)
 register_pipeline()

@@ -95,13 +95,17 @@ class SpectrogramViTConfig(SpecformersConfig):
             if not ok:
                 raise ValueError(f"{type(self).__name__}: {message}.")
 
+    def patch_grid_for(self, frames: int) -> tuple[int, int]:
+        """(frequency, time) patches of a `frames x num_mel_bins` input."""
+        return (
+            (self.num_mel_bins - self.patch_size) // self.patch_stride[0] + 1,
+            (frames - self.patch_size) // self.patch_stride[1] + 1,
+        )
+
     @property
     def patch_grid(self) -> tuple[int, int]:
         """(frequency, time) patches of a `target_frames x num_mel_bins` input."""
-        return (
-            (self.num_mel_bins - self.patch_size) // self.patch_stride[0] + 1,
-            (self.target_frames - self.patch_size) // self.patch_stride[1] + 1,
-        )
+        return self.patch_grid_for(self.target_frames)
 
 
 class ASTConfig(SpectrogramViTConfig):

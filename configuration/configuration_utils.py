@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 from transformers import PretrainedConfig
 
 
@@ -26,3 +28,43 @@ class SpecformersConfig(PretrainedConfig):
         if name not in cls.presets:
             raise ValueError(f"Unknown {cls.__name__} preset {name!r}; choose one of {sorted(cls.presets)}.")
         return cls(**{**cls.presets[name], **overrides})
+
+
+def parse_config_overrides(text: str | None) -> dict:
+    """`"hidden_size=192,depths=(1,1,1,1),pooling=mean"` -> `{"hidden_size": 192, "depths": (1, 1, 1, 1), ...}`.
+
+    Values are Python literals (numbers, tuples in parentheses, True/False/None); anything else is a string.
+    Commas inside brackets belong to the value.
+    """
+    items, depth, current = [], 0, ""
+    for char in text or "":
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    overrides = {}
+    for item in filter(None, (i.strip() for i in items)):
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(f"Bad config override {item!r}: expected key=value (e.g. hidden_size=192).")
+        try:
+            overrides[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            overrides[key] = raw.strip()
+    return overrides
+
+
+def config_from_preset(config_class, preset: str | None, overrides: str | None):
+    """`config_class.from_preset(preset)` (or its defaults) with `k=v,...` overrides, rejecting unknown fields."""
+    values = parse_config_overrides(overrides)
+    known = set(config_class().to_dict()) | {"num_labels"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"Unknown {config_class.__name__} field(s) in --config_overrides: {unknown}. "
+                         f"Fields: {sorted(known - set(PretrainedConfig().to_dict()))}.")
+    return config_class.from_preset(preset, **values) if preset else config_class(**values)

@@ -8,7 +8,7 @@ import re
 
 import torch
 
-from .spectrogram_vit import resize_position_grid
+from .spectrogram_vit import grid_to_tokens, resize_position_grid
 
 TRANSFORMERS_AST_MODEL_TYPE = "audio-spectrogram-transformer"
 
@@ -120,10 +120,8 @@ def convert_timm_vit_state_dict(state_dict: dict[str, torch.Tensor], config) -> 
     timm_prefix_count = len(timm_prefix)
     side = int(round((position.shape[1] - timm_prefix_count) ** 0.5))
     grid = position[:, timm_prefix_count:].reshape(1, side, side, -1).permute(0, 3, 1, 2)  # (1, dim, rows, cols)
-    grid = resize_position_grid(grid, config.patch_grid, "cut_or_bilinear")
-    if config.token_order == "time_major":
-        grid = grid.transpose(2, 3)
-    patch_positions = grid.flatten(2).transpose(1, 2)
+    patch_positions = grid_to_tokens(resize_position_grid(grid, config.patch_grid, "cut_or_bilinear"),
+                                     config.token_order)
     prefix_positions = [position[:, i : i + 1] for i in range(timm_prefix_count)]
     # A plain ViT has one cls token (and position) where AST has cls + distillation: copy it.
     while len(timm_prefix) < config.num_prefix_tokens:

@@ -38,6 +38,21 @@ def resize_position_grid(grid: torch.Tensor, size: tuple[int, int], mode: str = 
     return grid
 
 
+def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int], token_order: str) -> torch.Tensor:
+    """`(batch, freq * time, dim)` patch tokens in `token_order` -> `(batch, dim, freq, time)`."""
+    freq, time = grid
+    if token_order == "time_major":
+        return tokens.unflatten(1, (time, freq)).permute(0, 3, 2, 1)
+    return tokens.unflatten(1, (freq, time)).permute(0, 3, 1, 2)
+
+
+def grid_to_tokens(grid: torch.Tensor, token_order: str) -> torch.Tensor:
+    """`(batch, dim, freq, time)` -> `(batch, freq * time, dim)` patch tokens in `token_order`."""
+    if token_order == "time_major":
+        grid = grid.transpose(2, 3)
+    return grid.flatten(2).transpose(1, 2)
+
+
 class SpectrogramViTEmbeddings(nn.Module):
     """Patch embeddings + prefix tokens + position embeddings.
 
@@ -57,31 +72,19 @@ class SpectrogramViTEmbeddings(nn.Module):
             torch.zeros(1, config.num_prefix_tokens + freq * time, config.hidden_size))
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def tokens_to_grid(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        """`(batch, freq * time, dim)` in the configured token order -> `(batch, dim, freq, time)`."""
-        freq, time = grid
-        if self.config.token_order == "time_major":
-            return tokens.unflatten(1, (time, freq)).permute(0, 3, 2, 1)
-        return tokens.unflatten(1, (freq, time)).permute(0, 3, 1, 2)
-
-    def grid_to_tokens(self, grid: torch.Tensor) -> torch.Tensor:
-        """`(batch, dim, freq, time)` -> `(batch, freq * time, dim)` in the configured token order."""
-        if self.config.token_order == "time_major":
-            grid = grid.transpose(2, 3)
-        return grid.flatten(2).transpose(1, 2)
-
     def patch_position_embeddings(self, grid: tuple[int, int]) -> torch.Tensor:
         """Position embeddings of the patch tokens for a run-time grid: `(1, freq * time, hidden)`."""
         learned = self.position_embeddings[:, self.config.num_prefix_tokens:]
         if tuple(grid) == self.config.patch_grid:
             return learned
-        learned = self.tokens_to_grid(learned, self.config.patch_grid)
-        return self.grid_to_tokens(resize_position_grid(learned, grid, self.config.position_resize))
+        order = self.config.token_order
+        learned = tokens_to_grid(learned, self.config.patch_grid, order)
+        return grid_to_tokens(resize_position_grid(learned, grid, self.config.position_resize), order)
 
     def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         patches = self.patch_embeddings(input_values.transpose(1, 2).unsqueeze(1))  # (batch, hidden, freq, time)
         grid = tuple(patches.shape[-2:])
-        patches = self.grid_to_tokens(patches) + self.patch_position_embeddings(grid)
+        patches = grid_to_tokens(patches, self.config.token_order) + self.patch_position_embeddings(grid)
         prefix = self.prefix_tokens + self.position_embeddings[:, : self.config.num_prefix_tokens]
         embeddings = torch.cat([prefix.expand(patches.shape[0], -1, -1), patches], dim=1)
         return self.dropout(embeddings), grid

@@ -1,0 +1,157 @@
+"""training/pretrain_asit.py end to end on generated audio: real `datasets` loading, real Accelerate."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import soundfile
+import torch
+from accelerate.state import AcceleratorState, GradientState
+from audio_helpers import noisy_tone
+
+from specformers import ASiTForAudioClassification
+from specformers.training import pretrain_asit
+from specformers.training.data import decode_audio, load_audio_dataset
+
+
+def wav_bytes(clip, rate=16000):
+    buffer = io.BytesIO()
+    soundfile.write(buffer, clip, rate, format="WAV")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """An audiofolder of 13 one-second tones (one at 8 kHz) and one corrupt file."""
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "train").mkdir()
+    for i in range(12):
+        soundfile.write(root / "train" / f"tone{i:02d}.wav", noisy_tone(16000, freq=200 + 150 * i, seed=i), 16000)
+    soundfile.write(root / "train" / "tone_8k.wav", noisy_tone(8000, rate=8000, freq=500), 8000)
+    (root / "train" / "broken.wav").write_bytes(b"RIFF\x00\x00 this is not audio")
+    return root
+
+
+TINY = ["--config_name", "asit-tiny", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
+        "--warmup_steps", "2", "--teacher_temperature_warmup_steps", "3", "--logging_steps", "1",
+        "--dataloader_num_workers", "0", "--target_frames", "96"]
+
+
+def pretrain(*argv):
+    """Run the script in this process, with a fresh Accelerate state around it."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    try:
+        return pretrain_asit.main([str(a) for a in argv])
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+
+
+def read_log(directory):
+    with open(os.path.join(directory, "train_log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_pretrains_skips_corrupt_clips_and_exports_the_teacher(corpus, tmp_path):
+    out = tmp_path / "run"
+    state = pretrain("--dataset_name", corpus, "--output_dir", out, "--max_steps", 4, *TINY,
+                     "--per_device_train_batch_size", 7)
+    assert state.step == 4 and state.skipped_clips == 2  # broken.wav, once in each of 2 epochs of 2 x 7 clips
+    log = read_log(out)
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    for record in log:
+        assert {"loss", "global", "local", "reconstruction", "learning_rate", "teacher_temperature"} <= set(record)
+    assert log[0]["teacher_temperature"] == pytest.approx(0.04) and log[-1]["teacher_temperature"] == 0.07
+    summary = json.loads((out / "pretraining_state.json").read_text())
+    assert summary["skipped_clips"] == 2 and len(summary["parameter_checksums"]) == 1
+    classifier = ASiTForAudioClassification.from_pretrained(out, num_labels=3)
+    assert classifier.config.target_frames == 96
+    assert (out / "preprocessor_config.json").exists()
+    logits = classifier(torch.randn(2, 96, 128)).logits
+    assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+
+
+def test_resume_reproduces_the_uninterrupted_run(corpus, tmp_path):
+    common = ["--dataset_name", corpus, "--max_steps", 6, "--checkpointing_steps", 3, *TINY]
+    pretrain(*common, "--output_dir", tmp_path / "whole")
+    pretrain(*common, "--output_dir", tmp_path / "split", "--stop_after_steps", 3)
+    assert not (tmp_path / "split" / "config.json").exists()  # interrupted: no final export yet
+    pretrain(*common, "--output_dir", tmp_path / "split", "--resume_from_checkpoint", "latest",
+             "--dataloader_num_workers", 2)
+    whole, split = read_log(tmp_path / "whole"), read_log(tmp_path / "split")
+    assert [r["step"] for r in split] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(whole, split):
+        for term in ("loss", "global", "local", "reconstruction"):
+            assert a[term] == b[term], (a["step"], term)
+
+
+def test_streaming_with_gradient_accumulation(corpus, tmp_path):
+    state = pretrain("--dataset_name", corpus, "--output_dir", tmp_path / "stream", "--streaming", "--max_steps", 3,
+                     "--gradient_accumulation_steps", 2, *TINY)
+    assert state.step == 3 and state.epoch >= 1  # 13 clips = 3 batches: the stream is read more than once
+    assert (tmp_path / "stream" / "model.safetensors").exists()
+    with pytest.raises(ValueError, match="give --max_steps"):
+        pretrain("--dataset_name", corpus, "--output_dir", tmp_path / "nostop", "--streaming", *TINY)
+
+
+def test_a_diverging_run_stops_naming_the_step(corpus, tmp_path):
+    with pytest.raises(FloatingPointError, match=r"Non-finite loss at step \d+"):
+        pretrain("--dataset_name", corpus, "--output_dir", tmp_path / "nan", "--max_steps", 30, *TINY,
+                 "--learning_rate", "1e30", "--warmup_steps", "0", "--max_grad_norm", "0")
+
+
+def test_bad_dataset_arguments_say_what_to_fix(corpus, tmp_path):
+    with pytest.raises(ValueError, match="has no column 'sound'.*--audio_column_name"):
+        pretrain("--dataset_name", corpus, "--output_dir", tmp_path / "x", "--audio_column_name", "sound",
+                 "--max_steps", 1, *TINY)
+    with pytest.raises(ValueError, match="Unknown ASiTConfig field"):
+        pretrain("--dataset_name", corpus, "--output_dir", tmp_path / "y", "--max_steps", 1, *TINY,
+                 "--config_overrides", "hidden_sise=32")
+
+
+def test_parquet_and_webdataset_corpora_decode(tmp_path):
+    clips = [noisy_tone(16000, seed=i) for i in range(3)]
+    parquet_dir = tmp_path / "parquet"
+    parquet_dir.mkdir()
+    table = pa.table({"audio": [wav_bytes(c) for c in clips] + [b"not audio"], "id": [0, 1, 2, 3]})
+    pq.write_table(table, parquet_dir / "train-00000.parquet")
+    dataset = load_audio_dataset(str(parquet_dir), None, "train", "audio")
+    audio, rate = decode_audio(dataset[1]["audio"])
+    np.testing.assert_allclose(audio, clips[1], atol=1e-4)
+    assert rate == 16000
+    with pytest.raises(ValueError, match="cannot decode"):
+        decode_audio(dataset[3]["audio"])
+
+    shards = tmp_path / "webdataset"
+    shards.mkdir()
+    with tarfile.open(shards / "train-000000.tar", "w") as tar:
+        for i, clip in enumerate(clips):
+            data = wav_bytes(clip)
+            info = tarfile.TarInfo(f"sample{i:03d}.wav")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    stream = load_audio_dataset(str(shards), None, "train", "wav", streaming=True)
+    decoded = [decode_audio(example["wav"])[0] for example in stream]
+    assert len(decoded) == 3
+    np.testing.assert_allclose(decoded[2], clips[2], atol=1e-4)
+
+
+def test_accelerate_launch_runs_two_processes_in_sync(corpus, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "-m", "specformers.training.pretrain_asit", "--dataset_name", str(corpus), "--output_dir", str(out),
+               "--max_steps", "3", *TINY[:3], "2", *TINY[4:]]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "pretraining_state.json").read_text())
+    checksums = summary["parameter_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    assert summary["steps"] == 3

@@ -1,0 +1,68 @@
+"""Command-line arguments shared by the training scripts (HfArgumentParser dataclasses)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..feature_extraction.feature_extraction_fbank import PRESETS, SpectrogramFeatureExtractor
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str = field(metadata={"help": "Hub id or local folder (audiofolder, parquet or webdataset .tar)."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration, if any."})
+    train_split_name: str = field(default="train", metadata={"help": "Split to train on."})
+    audio_column_name: str = field(default="audio", metadata={"help": "Column holding the audio."})
+    streaming: bool = field(default=False, metadata={"help": "Stream the split (needs --max_steps)."})
+    dataloader_num_workers: int = field(default=2, metadata={"help": "DataLoader workers (decoding, features)."})
+
+
+@dataclass
+class FeatureArguments:
+    feature_extractor_preset: str | None = field(
+        default=None, metadata={"help": f"Statistics and length preset: {', '.join(PRESETS)} (default per script)."})
+    target_frames: int | None = field(default=None, metadata={"help": "Frames per clip (overrides the preset)."})
+    norm_mean: float | None = field(default=None, metadata={"help": "Normalisation mean (overrides the preset)."})
+    norm_std: float | None = field(default=None, metadata={"help": "Normalisation std (overrides the preset)."})
+    sampling_rate: int | None = field(default=None, metadata={"help": "Model sampling rate (default 16000)."})
+
+    def build(self, default_preset: str) -> SpectrogramFeatureExtractor:
+        """The extractor of the preset, with every explicitly given value on top."""
+        explicit = {key: value for key, value in (("target_frames", self.target_frames),
+                                                  ("norm_mean", self.norm_mean), ("norm_std", self.norm_std),
+                                                  ("sampling_rate", self.sampling_rate)) if value is not None}
+        return SpectrogramFeatureExtractor.from_preset(self.feature_extractor_preset or default_preset, **explicit)
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Start from this saved model."})
+    config_name: str | None = field(default=None, metadata={"help": "Config preset to start from scratch."})
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "Config fields over the preset, e.g. hidden_size=192,num_hidden_layers=4."})
+
+
+@dataclass
+class PretrainingArguments:
+    output_dir: str = field(metadata={"help": "Checkpoints, logs and the final encoder go here."})
+    per_device_train_batch_size: int = field(default=8)
+    gradient_accumulation_steps: int = field(default=1)
+    max_steps: int = field(default=-1, metadata={"help": "Optimiser steps; overrides --num_train_epochs if > 0."})
+    num_train_epochs: int = field(default=100)
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "Peak learning rate (default 5e-4 x global batch / 256)."})
+    min_learning_rate: float = field(default=1e-6, metadata={"help": "Learning rate at the end of the cosine."})
+    warmup_steps: int | None = field(default=None, metadata={"help": "Linear warm-up (default: 10 epochs)."})
+    weight_decay: float = field(default=0.04, metadata={"help": "Weight decay at the start (cosine schedule)."})
+    weight_decay_end: float = field(default=0.4, metadata={"help": "Weight decay at the end."})
+    max_grad_norm: float = field(default=3.0)
+    checkpointing_steps: int | None = field(default=None, metadata={"help": "Save a checkpoint every N steps."})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "A checkpoint folder, or 'latest' for the newest in --output_dir."})
+    stop_after_steps: int | None = field(
+        default=None, metadata={"help": "Stop after N steps as if interrupted (time-sliced jobs, resume tests)."})
+    seed: int = field(default=0)
+    logging_steps: int = field(default=10)
+    report_to: str = field(default="none", metadata={"help": "Accelerate trackers: none, all, tensorboard, ..."})
+    mixed_precision: str | None = field(
+        default=None, metadata={"help": "no, fp16 or bf16 (default: accelerate launch's setting)."})

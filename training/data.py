@@ -1,0 +1,126 @@
+"""Audio corpora from `datasets` for the training scripts: loading (Hub ids, local audiofolder / parquet /
+webdataset folders, map-style or streaming), robust decoding, and per-example indices for reproducible
+augmentation."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import soundfile
+import torch
+from datasets import Audio, IterableDataset, load_dataset
+from datasets.distributed import split_dataset_by_node
+
+
+class AudioDecodeError(ValueError):
+    """An example whose audio cannot be read; training skips and counts it."""
+
+
+def load_audio_dataset(name: str, config_name: str | None, split: str, audio_column: str, streaming: bool = False,
+                       process_index: int = 0, num_processes: int = 1):
+    """A `datasets` split whose `audio_column` yields undecoded audio (decoded later by `decode_audio`, so that a
+    corrupt file can be skipped instead of stopping the run).
+
+    `name` is a Hub id or a local folder (audiofolder with or without metadata.csv, parquet files, webdataset
+    `.tar` shards). Streaming datasets are split between processes with `split_dataset_by_node`.
+    """
+    dataset = load_dataset(name, config_name, split=split, streaming=streaming)
+    columns = list(dataset.features) if dataset.features is not None else None
+    if columns is not None and audio_column not in columns:
+        raise ValueError(f"Dataset {name!r} (split {split!r}) has no column {audio_column!r}; its columns are "
+                         f"{columns}. Pass the audio column with --audio_column_name.")
+    if columns is not None and isinstance(dataset.features[audio_column], Audio):
+        dataset = dataset.cast_column(audio_column, Audio(decode=False))
+    if isinstance(dataset, IterableDataset):
+        if num_processes > 1:
+            dataset = split_dataset_by_node(dataset, rank=process_index, world_size=num_processes)
+    elif len(dataset) == 0:
+        raise ValueError(f"Split {split!r} of {name!r} is empty; check --train_split_name and the data files.")
+    return dataset
+
+
+def _read_bytes(path: str) -> bytes:
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return f.read()
+    from datasets.utils.file_utils import xopen  # remote (hf://, https://) paths of streamed datasets
+
+    with xopen(path, "rb") as f:
+        return f.read()
+
+
+def decode_audio(value) -> tuple[np.ndarray, int]:
+    """An audio column value -> (float32 samples, `(samples,)` or `(samples, channels)`; sampling rate).
+
+    Accepts undecoded `{"bytes", "path"}` dicts, raw bytes, decoded `{"array", "sampling_rate"}` dicts and
+    torchcodec decoders. Files are read with soundfile, and with torchcodec for formats libsndfile lacks.
+    Raises `AudioDecodeError` for anything unreadable.
+    """
+    if isinstance(value, dict) and "array" in value:
+        return np.asarray(value["array"], dtype=np.float32), int(value["sampling_rate"])
+    if hasattr(value, "get_all_samples"):  # a torchcodec AudioDecoder
+        samples = value.get_all_samples()
+        return samples.data.numpy().T, int(samples.sample_rate)
+    data = value.get("bytes") if isinstance(value, dict) else value
+    path = value.get("path") if isinstance(value, dict) else None
+    try:
+        if data is None and path is not None:
+            data = _read_bytes(path)
+        if not isinstance(data, (bytes, bytearray)):
+            raise AudioDecodeError(f"no audio bytes or readable path in {type(value).__name__} value")
+        try:
+            audio, rate = soundfile.read(io.BytesIO(data), dtype="float32")
+        except soundfile.LibsndfileError:
+            audio, rate = _decode_with_torchcodec(data)
+    except AudioDecodeError:
+        raise
+    except Exception as err:  # any reader error means the same thing here: this clip is unusable
+        raise AudioDecodeError(f"cannot decode {path or 'audio bytes'}: {err}") from err
+    if audio.size == 0:
+        raise AudioDecodeError(f"{path or 'audio'} has no samples")
+    return audio, int(rate)
+
+
+def _decode_with_torchcodec(data: bytes) -> tuple[np.ndarray, int]:
+    from torchcodec.decoders import AudioDecoder
+
+    samples = AudioDecoder(data).get_all_samples()
+    return samples.data.numpy().T, int(samples.sample_rate)
+
+
+class IndexedExamples(torch.utils.data.Dataset):
+    """A map-style `datasets.Dataset` yielding `(index, example)`, so augmentation can be seeded per example."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return index, self.dataset[index]
+
+
+class IndexedStream(torch.utils.data.IterableDataset):
+    """A streaming `datasets.IterableDataset` yielding `(index, example)`; the index counts within this process's
+    and DataLoader worker's share of the stream (datasets shards the stream across workers)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        offset = 0 if worker is None else worker.id << 40  # keep workers' indices apart
+        for position, example in enumerate(self.dataset):
+            yield offset + position, example
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+
+def example_rng(seed: int, *keys: int) -> np.random.Generator:
+    """A random generator for `keys` (e.g. epoch, process, example index): the same however batches, workers or
+    resumes fall."""
+    return np.random.default_rng([seed, *keys])

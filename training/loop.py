@@ -1,0 +1,261 @@
+"""The Accelerate pretraining loop shared by the self-supervised scripts (ASiT, SS-MAST).
+
+One `Accelerator`; per-step schedules computed once (not stepped by `prepare`); checkpoints with
+`save_state` holding the model (teacher and centres included), optimiser, random states and the data position;
+exact resume through `skip_first_batches`; corrupt clips skipped and counted; a non-finite loss stops the run
+with the step it happened at.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from datasets import IterableDataset
+from tqdm.auto import tqdm
+
+from .arguments import PretrainingArguments
+from .data import IndexedExamples, IndexedStream
+from .schedules import cosine_schedule
+
+
+@dataclass
+class TrainingState:
+    """Where the run is; saved in every checkpoint."""
+
+    step: int = 0  # optimiser steps done
+    epoch: int = 0
+    batches_in_epoch: int = 0  # batches this process consumed in the current epoch
+    skipped_clips: int = 0  # corrupt or unreadable clips, all processes
+    parameter_checksums: tuple = ()  # one per process at the end: equal unless the processes drifted apart
+
+    def state_dict(self) -> dict:
+        return dict(vars(self))
+
+    def load_state_dict(self, state: dict) -> None:
+        vars(self).update(state)
+
+
+@dataclass
+class StepSchedules:
+    """Per-optimiser-step values; scripts may add their own arrays."""
+
+    learning_rate: np.ndarray
+    weight_decay: np.ndarray
+    extra: dict
+
+
+def make_accelerator(args: PretrainingArguments) -> Accelerator:
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),  # gloo for multi-process runs on CPU-only machines
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_dir=args.output_dir,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    set_seed(args.seed)
+    return accelerator
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay on matrices only: biases, norms, tokens and position tables (all 1-D or named so) are exempt."""
+    decay, no_decay = [], []
+    exempt = ("prefix_tokens", "position_embeddings", "cls_token", "rel_pos_")
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (no_decay if parameter.ndim <= 1 or any(e in name for e in exempt) else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay, "decays": True},
+            {"params": no_decay, "weight_decay": 0.0, "decays": False}]
+
+
+def make_dataloader(dataset, collator, args: PretrainingArguments, num_workers: int, accelerator: Accelerator):
+    """Map-style data goes through `accelerator.prepare` (seeded shuffling, sharded per process); a stream was
+    already split per process with `split_dataset_by_node`, so it is not sharded again."""
+    streaming = isinstance(dataset, IterableDataset)
+    generator = torch.Generator().manual_seed(args.seed)
+    loader = torch.utils.data.DataLoader(
+        IndexedStream(dataset) if streaming else IndexedExamples(dataset), batch_size=args.per_device_train_batch_size,
+        shuffle=not streaming, generator=None if streaming else generator, collate_fn=collator,
+        num_workers=num_workers, drop_last=True)
+    return loader if streaming else accelerator.prepare(loader)
+
+
+def total_steps_and_epochs(args: PretrainingArguments, dataloader) -> tuple[int, int, int | None]:
+    """(optimiser steps, epochs, steps per epoch or None for a stream)."""
+    try:
+        batches = len(dataloader)
+    except TypeError:
+        batches = None
+    if batches is None:
+        if args.max_steps <= 0:
+            raise ValueError("A streamed dataset has no length: give --max_steps.")
+        return args.max_steps, 10**9, None
+    steps_per_epoch = math.ceil(batches / args.gradient_accumulation_steps)
+    if steps_per_epoch == 0:
+        raise ValueError(f"The split has fewer examples than one batch of {args.per_device_train_batch_size} per "
+                         "process; lower --per_device_train_batch_size or add data.")
+    if args.max_steps > 0:
+        return args.max_steps, math.ceil(args.max_steps / steps_per_epoch), steps_per_epoch
+    return args.num_train_epochs * steps_per_epoch, args.num_train_epochs, steps_per_epoch
+
+
+def make_schedules(args: PretrainingArguments, total_steps: int, steps_per_epoch: int | None, global_batch: int,
+                   extra: dict | None = None) -> StepSchedules:
+    """Learning rate: linear warm-up, then cosine to `min_learning_rate`; weight decay: cosine from
+    `weight_decay` to `weight_decay_end` (the ASiT/DINO recipe)."""
+    peak = args.learning_rate if args.learning_rate is not None else 5e-4 * global_batch / 256
+    warmup = args.warmup_steps if args.warmup_steps is not None else 10 * (steps_per_epoch or 0)
+    return StepSchedules(
+        learning_rate=cosine_schedule(peak, args.min_learning_rate, total_steps, warmup_steps=warmup),
+        weight_decay=cosine_schedule(args.weight_decay, args.weight_decay_end, total_steps),
+        extra=extra or {},
+    )
+
+
+def find_checkpoint(args: PretrainingArguments) -> str | None:
+    """The checkpoint folder to resume from: the given one, or the newest `checkpoint-N` for 'latest'."""
+    if args.resume_from_checkpoint != "latest":
+        return args.resume_from_checkpoint
+    found = [d for d in os.listdir(args.output_dir) if re.fullmatch(r"checkpoint-\d+", d)] \
+        if os.path.isdir(args.output_dir) else []
+    if not found:
+        return None
+    return os.path.join(args.output_dir, max(found, key=lambda d: int(d.split("-")[1])))
+
+
+def train(
+    args: PretrainingArguments,
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    dataloader,
+    collator,
+    schedules_for: Callable[[int, int | None], StepSchedules],
+    compute_loss: Callable[[torch.nn.Module, dict, int, StepSchedules], tuple[torch.Tensor, dict]],
+    after_optimizer_step: Callable[[torch.nn.Module, int, StepSchedules], None],
+) -> tuple[TrainingState, bool]:
+    """Run (or resume) pretraining until the last step (or `--stop_after_steps`), checkpointing on the way.
+    Returns the final state and whether the run is complete.
+
+    Args:
+        model, optimizer: already prepared.
+        dataloader: from `make_dataloader`; its batches are dicts with `num_clips`, `num_skipped` and tensors.
+        collator: gets `epoch` set before each epoch (per-example augmentation seeds).
+        schedules_for: (total steps, steps per epoch) -> the run's schedules.
+        compute_loss: (model, batch on device, step, schedules) -> (loss, {term name: tensor}).
+        after_optimizer_step: (unwrapped model, step just done, schedules), e.g. the EMA teacher update.
+    """
+    total_steps, num_epochs, steps_per_epoch = total_steps_and_epochs(args, dataloader)
+    schedules = schedules_for(total_steps, steps_per_epoch)
+    state = TrainingState()
+    accelerator.register_for_checkpointing(state)
+    checkpoint = find_checkpoint(args) if args.resume_from_checkpoint else None
+    if checkpoint:
+        accelerator.print(f"Resuming from {checkpoint}")
+        accelerator.load_state(checkpoint)
+    if accelerator.is_main_process:
+        os.makedirs(args.output_dir, exist_ok=True)
+    accelerator.init_trackers("pretraining", config={k: v for k, v in vars(args).items()
+                                                     if isinstance(v, (int, float, str, bool))})
+    log_path = os.path.join(args.output_dir, "train_log.jsonl")
+    stop_at = min(total_steps, args.stop_after_steps or total_steps)
+    progress = tqdm(total=total_steps, initial=state.step, disable=not accelerator.is_local_main_process,
+                    desc="pretraining")
+    running = {}
+    model.train()
+    while state.step < stop_at and state.epoch < num_epochs:
+        collator.epoch = state.epoch
+        if hasattr(dataloader, "set_epoch"):
+            dataloader.set_epoch(state.epoch)
+        elif hasattr(dataloader.dataset, "set_epoch"):
+            dataloader.dataset.set_epoch(state.epoch)
+        batches = (accelerator.skip_first_batches(dataloader, state.batches_in_epoch) if state.batches_in_epoch
+                   else dataloader)
+        for batch in batches:
+            state.batches_in_epoch += 1
+            counts = accelerator.gather(torch.tensor([[batch.pop("num_clips"), batch.pop("num_skipped")]],
+                                                     device=accelerator.device))
+            state.skipped_clips += int(counts[:, 1].sum())
+            if int(counts[:, 0].min()) == 0:  # some process has no readable clip: every process skips this batch
+                continue
+            batch = {k: v.to(accelerator.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            seed_micro_step(args.seed, state.epoch, state.batches_in_epoch, accelerator.process_index)
+            with accelerator.accumulate(model):
+                for group in optimizer.param_groups:
+                    group["lr"] = float(schedules.learning_rate[state.step])
+                    if group.get("decays"):
+                        group["weight_decay"] = float(schedules.weight_decay[state.step])
+                loss, terms = compute_loss(model, batch, state.step, schedules)
+                values = accelerator.gather(torch.stack([loss.detach().float()] + [t.detach().float()
+                                                                                   for t in terms.values()])[None])
+                if not torch.isfinite(values).all():
+                    raise FloatingPointError(
+                        f"Non-finite loss at step {state.step + 1}: "
+                        + ", ".join(f"{n}={v:.4g}" for n, v in zip(["loss", *terms], values.mean(0).tolist()))
+                        + ". Lower --learning_rate, use fp32, or check the data; resume from the last checkpoint.")
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            for name, value in zip(["loss", *terms], values.mean(0).tolist()):
+                running.setdefault(name, []).append(value)
+            if not accelerator.sync_gradients:
+                continue
+            after_optimizer_step(accelerator.unwrap_model(model), state.step, schedules)
+            state.step += 1
+            progress.update(1)
+            if state.step % args.logging_steps == 0 or state.step == stop_at:
+                record = {"step": state.step, "epoch": state.epoch, **{n: float(np.mean(v)) for n, v in running.items()},
+                          "learning_rate": float(schedules.learning_rate[state.step - 1]),
+                          "skipped_clips": state.skipped_clips}
+                record.update({n: float(v[state.step - 1]) for n, v in schedules.extra.items()})
+                running = {}
+                progress.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in ("loss", *terms)})
+                accelerator.log(record, step=state.step)
+                if accelerator.is_main_process:
+                    with open(log_path, "a") as f:
+                        f.write(json.dumps(record) + "\n")
+            if args.checkpointing_steps and state.step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, args, state)
+            if state.step >= stop_at:
+                break
+        else:
+            state.epoch += 1
+            state.batches_in_epoch = 0
+    progress.close()
+    state.parameter_checksums = tuple(accelerator.gather(parameter_checksum(model)[None].to(accelerator.device)).tolist())
+    if len(set(state.parameter_checksums)) > 1:
+        raise RuntimeError(f"The processes' parameters differ at step {state.step} (checksums "
+                           f"{state.parameter_checksums}); distributed training went out of sync.")
+    if state.skipped_clips:
+        accelerator.print(f"Skipped {state.skipped_clips} corrupt or unreadable clips.")
+    return state, state.step >= total_steps
+
+
+def parameter_checksum(model: torch.nn.Module) -> torch.Tensor:
+    """A float64 fingerprint of all parameters (position-weighted sums), equal on processes in sync."""
+    with torch.no_grad():
+        return sum((index + 1) * p.detach().double().sum() for index, p in enumerate(model.parameters()))
+
+
+def seed_micro_step(seed: int, epoch: int, batch: int, process_index: int) -> None:
+    """Seed torch from where the run is (dropout, drop path): a resumed run draws exactly what the uninterrupted
+    one drew, however the data loaders consumed random numbers in between."""
+    torch.manual_seed(int(np.random.SeedSequence([seed, epoch, batch, process_index]).generate_state(1)[0]))
+
+
+def save_checkpoint(accelerator: Accelerator, args: PretrainingArguments, state: TrainingState) -> None:
+    path = os.path.join(args.output_dir, f"checkpoint-{state.step}")
+    accelerator.save_state(path)
+    accelerator.print(f"Saved {path}")

@@ -1,0 +1,152 @@
+"""Pretrain ASiT (GMML reconstruction + local/global self-distillation) on a `datasets` audio corpus.
+
+    accelerate launch -m specformers.training.pretrain_asit --dataset_name path/or/hub-id --output_dir out \\
+        [--config_name asit-small] [--config_overrides hidden_size=192,num_hidden_layers=4,num_attention_heads=3]
+
+(also `python -m specformers.training.pretrain_asit ...`). At the end the teacher encoder and the feature extractor
+are saved in --output_dir, so `ASiTForAudioClassification.from_pretrained(output_dir)` fine-tunes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from transformers import HfArgumentParser
+
+from ..configuration.configuration_asit import ASiTConfig
+from ..configuration.configuration_utils import config_from_preset
+from ..modeling.pretraining_asit import ASiTForPreTraining, gmml_corrupt
+from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
+from .data import AudioDecodeError, decode_audio, example_rng, load_audio_dataset
+from .loop import make_accelerator, make_dataloader, make_schedules, parameter_groups, train
+from .schedules import cosine_schedule, linear_warmup
+
+
+@dataclass
+class ASiTArguments:
+    teacher_momentum: float = field(default=0.996, metadata={"help": "EMA momentum at the start (cosine to 1)."})
+    teacher_temperature_warmup_steps: int | None = field(
+        default=None, metadata={"help": "Steps of the teacher temperature warm-up (default: 30 epochs)."})
+    roll_probability: float = field(default=0.5, metadata={"help": "Chance of a random time roll of each view."})
+
+
+class ASiTCollator:
+    """Audio examples -> two random crops per clip as spectrograms (randomly rolled in time), and their GMML
+    corruption. Runs in the DataLoader workers; every random draw is seeded by (seed, epoch, example), so a resumed
+    run sees the same views. Unreadable clips are left out and counted in `num_skipped`."""
+
+    def __init__(self, extractor, config: ASiTConfig, audio_column: str, seed: int, roll_probability: float,
+                 process_index: int = 0):
+        self.extractor, self.config, self.audio_column = extractor, config, audio_column
+        self.seed, self.roll_probability, self.process_index = seed, roll_probability, process_index
+        self.epoch = 0
+        extractor_frames = extractor.frame_length + extractor.hop_length * (extractor.target_frames - 1)
+        self.crop_seconds = extractor_frames / extractor.sampling_rate
+
+    def random_crop(self, audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+        length = int(round(self.crop_seconds * rate))
+        start = int(rng.integers(0, len(audio) - length + 1)) if len(audio) > length else 0
+        return audio[start : start + length]
+
+    def __call__(self, items: list[tuple[int, dict]]) -> dict:
+        crops, skipped = [], 0
+        min_seconds = self.extractor.frame_length_ms / 1000
+        for index, example in items:
+            try:
+                audio, rate = decode_audio(example[self.audio_column])
+            except AudioDecodeError:
+                skipped += 1
+                continue
+            audio = audio.mean(axis=1) if audio.ndim == 2 else audio
+            if not np.isfinite(audio).all() or len(audio) < min_seconds * rate:
+                skipped += 1
+                continue
+            rng = example_rng(self.seed, self.epoch, self.process_index, index)
+            crops += [{"array": self.random_crop(audio, rate, rng), "sampling_rate": rate} for _ in range(2)]
+        if not crops:
+            return {"num_clips": 0, "num_skipped": skipped}
+        views = self.extractor(crops, return_tensors="pt")["input_values"].unflatten(0, (-1, 2))  # (n, 2, T, F)
+        batch_rng = example_rng(self.seed, self.epoch, self.process_index, items[0][0], 1)
+        for clip in range(views.shape[0]):
+            for view in range(2):
+                if batch_rng.random() < self.roll_probability:
+                    views[clip, view] = views[clip, view].roll(int(batch_rng.integers(views.shape[2])), dims=0)
+        corrupted, masks = zip(*(gmml_corrupt(views[:, view], self.config, batch_rng) for view in range(2)))
+        return {"clean_views": views, "corrupted_views": torch.stack(corrupted, 1), "pixel_mask": torch.stack(masks, 1),
+                "num_clips": views.shape[0], "num_skipped": skipped}
+
+
+def build_model(model_args: ModelArguments, extractor) -> ASiTForPreTraining:
+    """A new ASiT (preset + overrides, positions sized for the extractor's frames unless overridden), or one
+    started from a saved pretraining model or encoder. The teacher starts as a copy of the student."""
+    if model_args.model_name_or_path:
+        model = ASiTForPreTraining.from_pretrained(model_args.model_name_or_path)
+    else:
+        overrides = f"target_frames={extractor.target_frames}," + (model_args.config_overrides or "")
+        model = ASiTForPreTraining(config_from_preset(ASiTConfig, model_args.config_name or "asit-base", overrides))
+    model.reset_teacher()
+    return model
+
+
+def main(argv=None):
+    parser = HfArgumentParser((DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, ASiTArguments))
+    data_args, feature_args, model_args, args, asit_args = parser.parse_args_into_dataclasses(argv)
+    accelerator = make_accelerator(args)
+    extractor = feature_args.build(default_preset="asit")
+    model = build_model(model_args, extractor)
+    config = model.config
+
+    dataset = load_audio_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split_name,
+                                 data_args.audio_column_name, data_args.streaming, accelerator.process_index,
+                                 accelerator.num_processes)
+    collator = ASiTCollator(extractor, config, data_args.audio_column_name, args.seed, asit_args.roll_probability,
+                            accelerator.process_index if data_args.streaming else 0)
+    dataloader = make_dataloader(dataset, collator, args, data_args.dataloader_num_workers, accelerator)
+    optimizer = torch.optim.AdamW(parameter_groups(model, args.weight_decay))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    global_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
+
+    def schedules_for(total_steps, steps_per_epoch):
+        warmup = asit_args.teacher_temperature_warmup_steps
+        warmup = warmup if warmup is not None else 30 * (steps_per_epoch or 0)
+        return make_schedules(args, total_steps, steps_per_epoch, global_batch, extra={
+            "teacher_temperature": linear_warmup(config.warmup_teacher_temperature, config.teacher_temperature,
+                                                 total_steps, warmup),
+            "teacher_momentum": cosine_schedule(asit_args.teacher_momentum, 1.0, total_steps),
+        })
+
+    def compute_loss(model, batch, step, schedules):
+        output = model(batch["clean_views"], batch["corrupted_views"], batch["pixel_mask"],
+                       teacher_temperature=float(schedules.extra["teacher_temperature"][step]))
+        return output.loss, {"global": output.global_loss, "local": output.local_loss,
+                             "reconstruction": output.reconstruction_loss}
+
+    def after_optimizer_step(model, step, schedules):
+        model.update_teacher(float(schedules.extra["teacher_momentum"][step]))
+
+    state, finished = train(args, accelerator, model, optimizer, dataloader, collator, schedules_for, compute_loss,
+                            after_optimizer_step)
+    accelerator.wait_for_everyone()
+    if finished and accelerator.is_main_process:
+        save_encoder(accelerator.unwrap_model(model), extractor, args, state)
+    accelerator.end_training()
+    return state
+
+
+def save_encoder(model: ASiTForPreTraining, extractor, args, state) -> None:
+    """The teacher encoder and the feature extractor, ready for `ASiTForAudioClassification.from_pretrained`."""
+    model.teacher_vit.save_pretrained(args.output_dir)
+    extractor.save_pretrained(args.output_dir)
+    with open(os.path.join(args.output_dir, "pretraining_state.json"), "w") as f:
+        json.dump({"steps": state.step, "epochs_completed": state.epoch, "skipped_clips": state.skipped_clips,
+                   "parameter_checksums": state.parameter_checksums, "arguments": asdict(args)}, f, indent=2)
+    print(f"Saved the pretrained ASiT encoder and feature extractor to {args.output_dir}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -155,3 +155,22 @@ def test_accelerate_launch_runs_two_processes_in_sync(corpus, tmp_path):
     checksums = summary["parameter_checksums"]
     assert len(checksums) == 2 and checksums[0] == checksums[1]
     assert summary["steps"] == 3
+
+
+def test_gmml_picture_of_a_checkpoint(corpus, tmp_path):
+    import matplotlib.image
+
+    from specformers.training import visualize_gmml
+
+    out = tmp_path / "run"
+    pretrain("--dataset_name", corpus, "--output_dir", out, "--max_steps", 2, *TINY)
+    assert (out / "checkpoint-2" / "config.json").exists()  # the final state is always checkpointed
+    picture = tmp_path / "gmml.png"
+    visualize_gmml.main(["--checkpoint", str(out / "checkpoint-2"), "--audio", str(corpus / "train" / "tone03.wav"),
+                         str(corpus / "train" / "tone_8k.wav"), "--output", str(picture)])
+    image = matplotlib.image.imread(picture)
+    assert image.shape[0] > 300 and image.shape[1] > 1000  # two rows of four panels
+    assert image[..., :3].std() > 0.1  # not a blank canvas
+    with pytest.raises(ValueError, match="could not be read"):
+        visualize_gmml.main(["--checkpoint", str(out / "checkpoint-2"), "--audio",
+                             str(corpus / "train" / "broken.wav"), "--output", str(picture)])

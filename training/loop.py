@@ -191,24 +191,18 @@ def train(
             batch = {k: v.to(accelerator.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             seed_micro_step(args.seed, state.epoch, state.batches_in_epoch, accelerator.process_index)
             with accelerator.accumulate(model):
-                for group in optimizer.param_groups:
-                    group["lr"] = float(schedules.learning_rate[state.step])
-                    if group.get("decays"):
-                        group["weight_decay"] = float(schedules.weight_decay[state.step])
+                apply_schedules(optimizer, schedules, state.step)
                 loss, terms = compute_loss(model, batch, state.step, schedules)
-                values = accelerator.gather(torch.stack([loss.detach().float()] + [t.detach().float()
-                                                                                   for t in terms.values()])[None])
-                if not torch.isfinite(values).all():
-                    raise FloatingPointError(
-                        f"Non-finite loss at step {state.step + 1}: "
-                        + ", ".join(f"{n}={v:.4g}" for n, v in zip(["loss", *terms], values.mean(0).tolist()))
-                        + ". Lower --learning_rate, use fp32, or check the data; resume from the last checkpoint.")
+                names = ["loss", *terms]
+                values = accelerator.gather(torch.stack([loss.detach().float()]
+                                                        + [t.detach().float() for t in terms.values()])[None])
+                check_finite(values, names, state.step + 1)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
-            for name, value in zip(["loss", *terms], values.mean(0).tolist()):
+            for name, value in zip(names, values.mean(0).tolist()):
                 running.setdefault(name, []).append(value)
             if not accelerator.sync_gradients:
                 continue
@@ -216,31 +210,56 @@ def train(
             state.step += 1
             progress.update(1)
             if state.step % args.logging_steps == 0 or state.step == stop_at:
-                record = {"step": state.step, "epoch": state.epoch, **{n: float(np.mean(v)) for n, v in running.items()},
-                          "learning_rate": float(schedules.learning_rate[state.step - 1]),
-                          "skipped_clips": state.skipped_clips}
-                record.update({n: float(v[state.step - 1]) for n, v in schedules.extra.items()})
+                record = log_record(state, running, schedules)
                 running = {}
-                progress.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in ("loss", *terms)})
+                progress.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in names})
                 accelerator.log(record, step=state.step)
                 if accelerator.is_main_process:
                     with open(log_path, "a") as f:
                         f.write(json.dumps(record) + "\n")
             if args.checkpointing_steps and state.step % args.checkpointing_steps == 0:
-                save_checkpoint(accelerator, args, state)
+                save_checkpoint(accelerator, model, args, state)
             if state.step >= stop_at:
                 break
         else:
             state.epoch += 1
             state.batches_in_epoch = 0
     progress.close()
-    state.parameter_checksums = tuple(accelerator.gather(parameter_checksum(model)[None].to(accelerator.device)).tolist())
+    finished = state.step >= total_steps
+    if finished and not (args.checkpointing_steps and state.step % args.checkpointing_steps == 0):
+        save_checkpoint(accelerator, model, args, state)  # the last state, to extend the run or inspect it
+    checksums = accelerator.gather(parameter_checksum(model)[None].to(accelerator.device))
+    state.parameter_checksums = tuple(checksums.tolist())
     if len(set(state.parameter_checksums)) > 1:
         raise RuntimeError(f"The processes' parameters differ at step {state.step} (checksums "
                            f"{state.parameter_checksums}); distributed training went out of sync.")
     if state.skipped_clips:
         accelerator.print(f"Skipped {state.skipped_clips} corrupt or unreadable clips.")
-    return state, state.step >= total_steps
+    return state, finished
+
+
+def apply_schedules(optimizer: torch.optim.Optimizer, schedules: StepSchedules, step: int) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = float(schedules.learning_rate[step])
+        if group.get("decays"):
+            group["weight_decay"] = float(schedules.weight_decay[step])
+
+
+def check_finite(values: torch.Tensor, names: list[str], step: int) -> None:
+    """Stop with the step and every loss term when any process got a non-finite loss."""
+    if not torch.isfinite(values).all():
+        terms = ", ".join(f"{name}={value:.4g}" for name, value in zip(names, values.mean(0).tolist()))
+        raise FloatingPointError(f"Non-finite loss at step {step}: {terms}. Lower --learning_rate, use fp32, or check "
+                                 "the data; resume from the last checkpoint.")
+
+
+def log_record(state: TrainingState, running: dict, schedules: StepSchedules) -> dict:
+    """What is logged every `logging_steps`: mean loss terms since the last record and the schedules' values."""
+    record = {"step": state.step, "epoch": state.epoch,
+              **{name: float(np.mean(values)) for name, values in running.items()},
+              "learning_rate": float(schedules.learning_rate[state.step - 1]), "skipped_clips": state.skipped_clips}
+    record.update({name: float(values[state.step - 1]) for name, values in schedules.extra.items()})
+    return record
 
 
 def parameter_checksum(model: torch.nn.Module) -> torch.Tensor:
@@ -255,7 +274,11 @@ def seed_micro_step(seed: int, epoch: int, batch: int, process_index: int) -> No
     torch.manual_seed(int(np.random.SeedSequence([seed, epoch, batch, process_index]).generate_state(1)[0]))
 
 
-def save_checkpoint(accelerator: Accelerator, args: PretrainingArguments, state: TrainingState) -> None:
+def save_checkpoint(accelerator: Accelerator, model, args: PretrainingArguments, state: TrainingState) -> None:
+    """`checkpoint-N`: Accelerate's state (model, optimiser, random states, `TrainingState`) plus the model's
+    config.json, so `...ForPreTraining.from_pretrained(checkpoint)` also opens it."""
     path = os.path.join(args.output_dir, f"checkpoint-{state.step}")
     accelerator.save_state(path)
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).config.save_pretrained(path)
     accelerator.print(f"Saved {path}")

@@ -100,6 +100,8 @@ def main(argv=None):
     extractor = feature_args.build(default_preset="asit")
     model = build_model(model_args, extractor)
     config = model.config
+    if accelerator.is_main_process:
+        extractor.save_pretrained(args.output_dir)  # beside the checkpoints, for visualize_gmml and resumes
 
     dataset = load_audio_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split_name,
                                  data_args.audio_column_name, data_args.streaming, accelerator.process_index,

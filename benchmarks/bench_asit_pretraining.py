@@ -4,8 +4,8 @@ views). Also the input pipeline alone (decode + 2 crops + features + GMML), to s
 
     python benchmarks/bench_asit_pretraining.py [--configs asit-tiny asit-base] [--repeats 3]
 
-The whole step is the model's forward (teacher, student, heads, losses, centre update), backward, AdamW step and
-EMA teacher update.
+The whole step is the model's forward (teacher, student, heads, losses, centre update), backward, the script's
+AdamW step and the EMA teacher update.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from common import interleaved_medians, machine, peak_memory_in_subprocess, peak
 
 from specformers import ASiTConfig, ASiTForPreTraining, SpectrogramFeatureExtractor  # noqa: E402
 from specformers.modeling.pretraining_asit import gmml_corrupt  # noqa: E402
+from specformers.training.loop import make_optimizer  # noqa: E402
 from specformers.training.pretrain_asit import ASiTCollator  # noqa: E402
 
 BATCH = {"asit-tiny": 32, "asit-base": 4}
@@ -59,7 +60,7 @@ def bare_backbones(model, clean, corrupted):
 
 def measure_memory(name: str) -> int:
     model, clean, corrupted, mask = setup(name)
-    optimizer = torch.optim.AdamW(p for p in model.parameters() if p.requires_grad)
+    optimizer = make_optimizer(model, 0.04)  # as pretrain_asit.py
     whole_step(model, optimizer, clean, corrupted, mask)  # optimizer state exists before measuring
     return peak_memory_increase(lambda: whole_step(model, optimizer, clean, corrupted, mask))
 
@@ -99,7 +100,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for name in args.configs:
         model, clean, corrupted, mask = setup(name)
-        optimizer = torch.optim.AdamW(p for p in model.parameters() if p.requires_grad)
+        optimizer = make_optimizer(model, 0.04)
         times = interleaved_medians({
             "whole": lambda: whole_step(model, optimizer, clean, corrupted, mask),
             "bare": lambda: bare_backbones(model, clean, corrupted),

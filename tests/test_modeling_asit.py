@@ -191,3 +191,15 @@ def test_pretraining_model_saves_and_exports_the_teacher(tmp_path):
     inputs = torch.randn(2, 96, 128)
     torch.testing.assert_close(classifier.vit(inputs).last_hidden_state,
                                model.teacher_vit.eval()(inputs).last_hidden_state)
+
+
+def test_reconstruction_head_equals_its_transposed_convolution():
+    from specformers.modeling.pretraining_asit import ASiTReconstructionHead
+    from specformers.modeling.spectrogram_vit import tokens_to_grid
+
+    for order in ("time_major", "frequency_major"):
+        head = ASiTReconstructionHead(tiny_config(token_order=order))
+        torch.nn.init.normal_(head.to_pixels.bias)
+        tokens = torch.randn(2, 48, 64)
+        expected = head.to_pixels(tokens_to_grid(head.mlp(tokens), (8, 6), order))[:, 0].transpose(1, 2)
+        torch.testing.assert_close(head(tokens, (8, 6)), expected)

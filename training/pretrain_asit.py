@@ -23,7 +23,7 @@ from ..configuration.configuration_utils import config_from_preset
 from ..modeling.pretraining_asit import ASiTForPreTraining, gmml_corrupt
 from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
 from .data import AudioDecodeError, decode_audio, example_rng, load_audio_dataset
-from .loop import make_accelerator, make_dataloader, make_schedules, parameter_groups, train
+from .loop import make_accelerator, make_dataloader, make_optimizer, make_schedules, train
 from .schedules import cosine_schedule, linear_warmup
 
 
@@ -109,7 +109,7 @@ def main(argv=None):
     collator = ASiTCollator(extractor, config, data_args.audio_column_name, args.seed, asit_args.roll_probability,
                             accelerator.process_index if data_args.streaming else 0)
     dataloader = make_dataloader(dataset, collator, args, data_args.dataloader_num_workers, accelerator)
-    optimizer = torch.optim.AdamW(parameter_groups(model, args.weight_decay))
+    optimizer = make_optimizer(model, args.weight_decay)
     model, optimizer = accelerator.prepare(model, optimizer)
     global_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
 

@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from ..configuration.configuration_asit import ASiTConfig
@@ -239,6 +240,12 @@ class ASiTForPreTraining(SpectrogramViTPreTrainedModel):
         self.objective = ASiTLoss(config)
         self.post_init()
         self.reset_teacher()
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, ASiTLoss):  # centres start at zero, also when a checkpoint lacks them
+            init.zeros_(module.global_center)
+            init.zeros_(module.local_center)
 
     def student_and_teacher_parameters(self):
         student = list(self.vit.parameters()) + list(self.projection.parameters())

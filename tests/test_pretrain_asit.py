@@ -174,3 +174,13 @@ def test_gmml_picture_of_a_checkpoint(corpus, tmp_path):
     with pytest.raises(ValueError, match="could not be read"):
         visualize_gmml.main(["--checkpoint", str(out / "checkpoint-2"), "--audio",
                              str(corpus / "train" / "broken.wav"), "--output", str(picture)])
+
+
+def test_continue_from_an_exported_encoder_in_bf16(corpus, tmp_path):
+    first = tmp_path / "first"
+    pretrain("--dataset_name", corpus, "--output_dir", first, "--max_steps", 1, *TINY)
+    state = pretrain("--dataset_name", corpus, "--output_dir", tmp_path / "second", "--max_steps", 2, *TINY,
+                     "--model_name_or_path", first, "--mixed_precision", "bf16")
+    assert state.step == 2
+    log = read_log(tmp_path / "second")
+    assert all(np.isfinite(record["loss"]) for record in log)  # fresh heads and zero centres, not garbage

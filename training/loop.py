@@ -8,6 +8,7 @@ with the step it happened at.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -277,6 +278,17 @@ def seed_micro_step(seed: int, epoch: int, batch: int, process_index: int) -> No
     """Seed torch from where the run is (dropout, drop path): a resumed run draws exactly what the uninterrupted
     one drew, however the data loaders consumed random numbers in between."""
     torch.manual_seed(int(np.random.SeedSequence([seed, epoch, batch, process_index]).generate_state(1)[0]))
+
+
+def release(accelerator: Accelerator, synchronize: bool = True) -> None:
+    """End the run cleanly: all processes together (unless leaving on an error), drop the distributed model
+    wrappers while the process group still exists, then end trackers and the group. A gloo group torn down under
+    a live DDP reducer, or after its peer left, can hang the process at exit."""
+    if synchronize:
+        accelerator.wait_for_everyone()
+    accelerator.free_memory()
+    gc.collect()
+    accelerator.end_training()
 
 
 def save_checkpoint(accelerator: Accelerator, model, args: PretrainingArguments, state: TrainingState) -> None:

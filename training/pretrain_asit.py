@@ -23,7 +23,7 @@ from ..configuration.configuration_utils import config_from_preset
 from ..modeling.pretraining_asit import ASiTForPreTraining, gmml_corrupt
 from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
 from .data import AudioDecodeError, decode_audio, example_rng, load_audio_dataset
-from .loop import make_accelerator, make_dataloader, make_optimizer, make_schedules, train
+from .loop import make_accelerator, make_dataloader, make_optimizer, make_schedules, release, train
 from .schedules import cosine_schedule, linear_warmup
 
 
@@ -95,8 +95,19 @@ def build_model(model_args: ModelArguments, extractor) -> ASiTForPreTraining:
 
 def main(argv=None):
     parser = HfArgumentParser((DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, ASiTArguments))
-    data_args, feature_args, model_args, args, asit_args = parser.parse_args_into_dataclasses(argv)
-    accelerator = make_accelerator(args)
+    arguments = parser.parse_args_into_dataclasses(argv)
+    accelerator = make_accelerator(arguments[3])
+    try:
+        state = pretrain(accelerator, *arguments)
+    except BaseException:
+        release(accelerator, synchronize=False)
+        raise
+    release(accelerator)
+    return state
+
+
+def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArguments, model_args: ModelArguments,
+             args: PretrainingArguments, asit_args: ASiTArguments):
     extractor = feature_args.build(default_preset="asit")
     model = build_model(model_args, extractor)
     config = model.config
@@ -136,7 +147,6 @@ def main(argv=None):
     accelerator.wait_for_everyone()
     if finished and accelerator.is_main_process:
         save_encoder(accelerator.unwrap_model(model), extractor, args, state)
-    accelerator.end_training()
     return state
 
 

@@ -12,11 +12,13 @@ from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoModel
 from specformers.configuration.configuration_asit import ASiTConfig
 from specformers.configuration.configuration_ast import ASTConfig
 from specformers.configuration.configuration_mast import MASTConfig
+from specformers.configuration.configuration_ssmast import SSMASTConfig
 from specformers.feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 from specformers.modeling.modeling_asit import ASiTForAudioClassification, ASiTModel
 from specformers.modeling.modeling_ast import ASTForAudioClassification, ASTModel
 from specformers.modeling.modeling_mast import MASTForAudioClassification, MASTModel
 from specformers.modeling.pretraining_asit import ASiTForPreTraining
+from specformers.modeling.pretraining_ssmast import SSMASTForPreTraining
 from specformers.pipelines import SpectrogramAudioClassificationPipeline, register_pipeline
 
 __version__ = "0.1.0"
@@ -34,6 +36,8 @@ __all__ = [
     "ASiTModel",
     "ASiTForAudioClassification",
     "ASiTForPreTraining",
+    "SSMASTConfig",
+    "SSMASTForPreTraining",
 ]
 
 # (config, base model, classification model). Class names may clash with transformers' (ASTConfig): Auto
@@ -48,4 +52,6 @@ for _config, _model, _classifier in [
     AutoModelForAudioClassification.register(_config, _classifier, exist_ok=True)
     AutoFeatureExtractor.register(_config, SpectrogramFeatureExtractor, exist_ok=True)
 AutoModelForPreTraining.register(ASiTConfig, ASiTForPreTraining, exist_ok=True)
+AutoConfig.register(SSMASTConfig.model_type, SSMASTConfig, exist_ok=True)
+AutoModelForPreTraining.register(SSMASTConfig, SSMASTForPreTraining, exist_ok=True)
 register_pipeline()

@@ -59,3 +59,18 @@ def check_spectrogram(input_values: torch.Tensor, num_mel_bins: int, min_frames:
                          f"{tuple(input_values.shape)}. Use SpectrogramFeatureExtractor to make it from audio.")
     if input_values.shape[1] < min_frames:
         raise ValueError(f"input_values has {input_values.shape[1]} frames; this model needs at least {min_frames}.")
+
+
+def drop_patches(tokens: torch.Tensor, rate: float) -> torch.Tensor:
+    """SS-MAST's patch-drop: zero the embeddings of `round(rate * patches)` random patches of each sample.
+
+    `(batch, patches, dim)` -> same shape; the grid stays whole, as the pooling layers need it.
+    """
+    batch, count, _ = tokens.shape
+    dropped = int(round(rate * count))
+    if dropped == 0:
+        return tokens
+    order = torch.rand(batch, count, device=tokens.device).argsort(dim=1)
+    keep = torch.ones(batch, count, 1, device=tokens.device, dtype=tokens.dtype)
+    keep.scatter_(1, order[:, :dropped, None], 0.0)
+    return tokens * keep

@@ -16,7 +16,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 
 from ..configuration.configuration_mast import MASTConfig
 from .classification import classification_loss
-from .layers import DropPath, Mlp, check_spectrogram
+from .layers import DropPath, Mlp, check_spectrogram, drop_patches
 from .modeling_utils import SpecformersPreTrainedModel
 
 
@@ -28,21 +28,6 @@ class MASTModelOutput(BaseModelOutputWithPooling):
     """
 
     grid_sizes: tuple[tuple[int, int], ...] | None = None
-
-
-def drop_patches(tokens: torch.Tensor, rate: float) -> torch.Tensor:
-    """SS-MAST's patch-drop: zero the embeddings of `round(rate * patches)` random patches of each sample.
-
-    `(batch, patches, dim)` -> same shape; the grid stays whole, as the pooling layers need it.
-    """
-    batch, count, _ = tokens.shape
-    dropped = int(round(rate * count))
-    if dropped == 0:
-        return tokens
-    order = torch.rand(batch, count, device=tokens.device).argsort(dim=1)
-    keep = torch.ones(batch, count, 1, device=tokens.device, dtype=tokens.dtype)
-    keep.scatter_(1, order[:, :dropped, None], 0.0)
-    return tokens * keep
 
 
 class MASTPatchEmbeddings(nn.Module):

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from ..configuration.configuration_asit import ASiTConfig
+from .distributed import all_reduce_mean
 from .modeling_asit import ASiTModel
 from .spectrogram_vit import SpectrogramViTPreTrainedModel, grid_to_tokens, tokens_to_grid
+from .teacher import EMATeacherMixin
 
 # ---------------------------------------------------------------- GMML corruption
 
@@ -139,14 +140,6 @@ class ASiTReconstructionHead(nn.Module):
 # ---------------------------------------------------------------- loss
 
 
-def _all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
-    if dist.is_available() and dist.is_initialized():
-        tensor = tensor.clone()
-        dist.all_reduce(tensor)
-        tensor /= dist.get_world_size()
-    return tensor
-
-
 def distillation_cross_entropy(student_logits: torch.Tensor, teacher_probabilities: torch.Tensor,
                                student_temperature: float) -> torch.Tensor:
     """`-sum(p_teacher * log softmax(student / temperature))` over the last axis: `(..., classes)` -> `(...)`."""
@@ -197,8 +190,8 @@ class ASiTLoss(nn.Module):
     @torch.no_grad()
     def update_centers(self, teacher_global: torch.Tensor, teacher_local: torch.Tensor) -> None:
         momentum = self.config.center_momentum
-        batch_global = _all_reduce_mean(teacher_global.float().flatten(0, -2).mean(dim=0))
-        batch_local = _all_reduce_mean(teacher_local.float().flatten(0, -2).mean(dim=0))
+        batch_global = all_reduce_mean(teacher_global.float().flatten(0, -2).mean(dim=0))
+        batch_local = all_reduce_mean(teacher_local.float().flatten(0, -2).mean(dim=0))
         self.global_center.mul_(momentum).add_(batch_global, alpha=1 - momentum)
         self.local_center.mul_(momentum).add_(batch_local, alpha=1 - momentum)
 
@@ -221,14 +214,13 @@ class ASiTPreTrainingOutput(ModelOutput):
     reconstruction: torch.Tensor | None = None
 
 
-class ASiTForPreTraining(SpectrogramViTPreTrainedModel):
-    """ASiT's student (backbone + projection + reconstruction heads) and its EMA teacher (backbone + projection).
-
-    The teacher starts as a copy of the student, gets no gradient, stays in eval mode, and follows the student
-    through `update_teacher(momentum)` after each optimiser step. After pretraining, `teacher_vit` is the encoder
-    to fine-tune (`training/pretrain_asit.py` saves it)."""
+class ASiTForPreTraining(EMATeacherMixin, SpectrogramViTPreTrainedModel):
+    """ASiT's student (backbone + projection + reconstruction heads) and its EMA teacher (backbone + projection,
+    see `EMATeacherMixin`). After pretraining, `teacher_vit` is the encoder to fine-tune (`pretrain_asit.py`
+    saves it)."""
 
     config_class = ASiTConfig
+    _teacher_pairs = (("vit", "teacher_vit"), ("projection", "teacher_projection"))
 
     def __init__(self, config: ASiTConfig):
         super().__init__(config)
@@ -246,32 +238,6 @@ class ASiTForPreTraining(SpectrogramViTPreTrainedModel):
         if isinstance(module, ASiTLoss):  # centres start at zero, also when a checkpoint lacks them
             init.zeros_(module.global_center)
             init.zeros_(module.local_center)
-
-    def student_and_teacher_parameters(self):
-        student = list(self.vit.parameters()) + list(self.projection.parameters())
-        teacher = list(self.teacher_vit.parameters()) + list(self.teacher_projection.parameters())
-        return student, teacher
-
-    @torch.no_grad()
-    def reset_teacher(self) -> None:
-        """Make the teacher a frozen copy of the student (the start of pretraining)."""
-        self.teacher_vit.load_state_dict(self.vit.state_dict())
-        self.teacher_projection.load_state_dict(self.projection.state_dict())
-        for parameter in self.student_and_teacher_parameters()[1]:
-            parameter.requires_grad_(False)
-
-    @torch.no_grad()
-    def update_teacher(self, momentum: float) -> None:
-        """teacher <- momentum * teacher + (1 - momentum) * student, for the backbone and the projection head."""
-        student, teacher = self.student_and_teacher_parameters()
-        torch._foreach_mul_(teacher, momentum)
-        torch._foreach_add_(teacher, student, alpha=1 - momentum)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.teacher_vit.eval()
-        self.teacher_projection.eval()
-        return self
 
     def forward(self, clean_views: torch.Tensor, corrupted_views: torch.Tensor, pixel_mask: torch.Tensor,
                 teacher_temperature: float | None = None, return_dict: bool | None = None) -> ASiTPreTrainingOutput:

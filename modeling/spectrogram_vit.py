@@ -13,7 +13,7 @@ from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPo
 
 from ..configuration.configuration_ast import SpectrogramViTConfig
 from .classification import ClassifierHead, classification_loss
-from .layers import DropPath, Mlp, check_spectrogram
+from .layers import DropPath, Mlp, check_spectrogram, drop_patches
 from .modeling_utils import SpecformersPreTrainedModel
 
 
@@ -81,10 +81,13 @@ class SpectrogramViTEmbeddings(nn.Module):
         learned = tokens_to_grid(learned, self.config.patch_grid, order)
         return grid_to_tokens(resize_position_grid(learned, grid, self.config.position_resize), order)
 
-    def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    def forward(self, input_values: torch.Tensor, patch_drop_rate: float = 0.0) -> tuple[torch.Tensor, tuple[int, int]]:
         patches = self.patch_embeddings(input_values.transpose(1, 2).unsqueeze(1))  # (batch, hidden, freq, time)
         grid = tuple(patches.shape[-2:])
-        patches = grid_to_tokens(patches, self.config.token_order) + self.patch_position_embeddings(grid)
+        patches = grid_to_tokens(patches, self.config.token_order)
+        if patch_drop_rate > 0:  # dropped patches keep their position: a zero "mask" embedding
+            patches = drop_patches(patches, patch_drop_rate)
+        patches = patches + self.patch_position_embeddings(grid)
         prefix = self.prefix_tokens + self.position_embeddings[:, : self.config.num_prefix_tokens]
         embeddings = torch.cat([prefix.expand(patches.shape[0], -1, -1), patches], dim=1)
         return self.dropout(embeddings), grid
@@ -188,6 +191,7 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
     def forward(
         self,
         input_values: torch.Tensor,
+        patch_drop_rate: float = 0.0,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -196,6 +200,8 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         Args:
             input_values: `(batch, frames, mel_bins)` normalised log-mel features; any frame count of at least
                 one patch works (position embeddings are adapted to the grid).
+            patch_drop_rate: in training, zero this fraction of patch embeddings before their positions are added
+                (SS-MAST's patch-drop); ignored in eval mode.
         Returns:
             `last_hidden_state` `(batch, prefix + patches, hidden)` after the final LayerNorm, `pooler_output`
             `(batch, hidden)`, and per-layer `hidden_states` / `attentions` when asked.
@@ -205,8 +211,11 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
         return_dict = config.return_dict if return_dict is None else return_dict
         check_spectrogram(input_values, config.num_mel_bins, min_frames=config.patch_size)
+        if not 0.0 <= patch_drop_rate < 1.0:
+            raise ValueError(f"patch_drop_rate must be in [0, 1); got {patch_drop_rate}.")
 
-        embeddings, _ = self.embeddings(input_values.to(self.embeddings.patch_embeddings.weight.dtype))
+        embeddings, _ = self.embeddings(input_values.to(self.embeddings.patch_embeddings.weight.dtype),
+                                        patch_drop_rate if self.training else 0.0)
         encoded = self.encoder(embeddings, output_attentions, output_hidden_states)
         sequence = self.layernorm(encoded.last_hidden_state)
         if config.pooling == "prefix":

@@ -6,7 +6,8 @@ from model_tester import ModelTesterMixin
 from safetensors.torch import load_file
 
 from specformers import MASTConfig, MASTForAudioClassification, MASTModel
-from specformers.modeling.modeling_mast import drop_patches, fit_relative_table, relative_position_index
+from specformers.modeling.layers import drop_patches
+from specformers.modeling.modeling_mast import fit_relative_table, relative_position_index
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "mvitv2_tiny.safetensors")
 

@@ -2,7 +2,6 @@
 
 import io
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -11,33 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import soundfile
 import torch
-from accelerate.state import AcceleratorState, GradientState
 from audio_helpers import noisy_tone
+from training_helpers import read_log, run_main, wav_bytes
 
 from specformers import ASiTForAudioClassification
 from specformers.training import pretrain_asit
 from specformers.training.data import decode_audio, load_audio_dataset
-
-
-def wav_bytes(clip, rate=16000):
-    buffer = io.BytesIO()
-    soundfile.write(buffer, clip, rate, format="WAV")
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """An audiofolder of 13 one-second tones (one at 8 kHz) and one corrupt file."""
-    root = tmp_path_factory.mktemp("corpus")
-    (root / "train").mkdir()
-    for i in range(12):
-        soundfile.write(root / "train" / f"tone{i:02d}.wav", noisy_tone(16000, freq=200 + 150 * i, seed=i), 16000)
-    soundfile.write(root / "train" / "tone_8k.wav", noisy_tone(8000, rate=8000, freq=500), 8000)
-    (root / "train" / "broken.wav").write_bytes(b"RIFF\x00\x00 this is not audio")
-    return root
-
 
 TINY = ["--config_name", "asit-tiny", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
         "--warmup_steps", "2", "--teacher_temperature_warmup_steps", "3", "--logging_steps", "1",
@@ -45,19 +24,7 @@ TINY = ["--config_name", "asit-tiny", "--per_device_train_batch_size", "4", "--l
 
 
 def pretrain(*argv):
-    """Run the script in this process, with a fresh Accelerate state around it."""
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-    try:
-        return pretrain_asit.main([str(a) for a in argv])
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
-
-
-def read_log(directory):
-    with open(os.path.join(directory, "train_log.jsonl")) as f:
-        return [json.loads(line) for line in f]
+    return run_main(pretrain_asit.main, *argv)
 
 
 def test_pretrains_skips_corrupt_clips_and_exports_the_teacher(corpus, tmp_path):

@@ -124,3 +124,42 @@ def example_rng(seed: int, *keys: int) -> np.random.Generator:
     """A random generator for `keys` (e.g. epoch, process, example index): the same however batches, workers or
     resumes fall."""
     return np.random.default_rng([seed, *keys])
+
+
+class ClipCollator:
+    """What the pretraining collators share: decode a batch of examples to mono clips, skipping (and counting)
+    the unreadable ones, and random crops of the extractor's length; all random draws keyed by
+    (seed, epoch, process, example) so that resumed and multi-worker runs see the same data."""
+
+    def __init__(self, extractor, audio_column: str, seed: int, process_index: int = 0):
+        self.extractor, self.audio_column = extractor, audio_column
+        self.seed, self.process_index = seed, process_index
+        self.epoch = 0  # set by the training loop before each epoch
+        samples = extractor.frame_length + extractor.hop_length * (extractor.target_frames - 1)
+        self.crop_seconds = samples / extractor.sampling_rate
+
+    def rng(self, *keys: int) -> np.random.Generator:
+        return example_rng(self.seed, self.epoch, self.process_index, *keys)
+
+    def read(self, items: list[tuple[int, dict]]) -> tuple[list[tuple[int, np.ndarray, int]], int]:
+        """`(index, example)` items -> readable `(index, mono float32 samples, rate)` clips, and the skipped count."""
+        clips, skipped = [], 0
+        min_seconds = self.extractor.frame_length_ms / 1000
+        for index, example in items:
+            try:
+                audio, rate = decode_audio(example[self.audio_column])
+            except AudioDecodeError:
+                skipped += 1
+                continue
+            audio = audio.mean(axis=1) if audio.ndim == 2 else audio
+            if not np.isfinite(audio).all() or len(audio) < min_seconds * rate:
+                skipped += 1
+                continue
+            clips.append((index, audio, rate))
+        return clips, skipped
+
+    def random_crop(self, audio: np.ndarray, rate: int, rng: np.random.Generator) -> dict:
+        """A random window of the extractor's length (the whole clip if shorter), as an extractor input."""
+        length = int(round(self.crop_seconds * rate))
+        start = int(rng.integers(0, len(audio) - length + 1)) if len(audio) > length else 0
+        return {"array": audio[start : start + length], "sampling_rate": rate}

@@ -115,11 +115,11 @@ def total_steps_and_epochs(args: PretrainingArguments, dataloader) -> tuple[int,
     return args.num_train_epochs * steps_per_epoch, args.num_train_epochs, steps_per_epoch
 
 
-def make_schedules(args: PretrainingArguments, total_steps: int, steps_per_epoch: int | None, global_batch: int,
+def make_schedules(args: PretrainingArguments, total_steps: int, steps_per_epoch: int | None, default_peak: float,
                    extra: dict | None = None) -> StepSchedules:
-    """Learning rate: linear warm-up, then cosine to `min_learning_rate`; weight decay: cosine from
-    `weight_decay` to `weight_decay_end` (the ASiT/DINO recipe)."""
-    peak = args.learning_rate if args.learning_rate is not None else 5e-4 * global_batch / 256
+    """Learning rate: linear warm-up, then cosine from `--learning_rate` (or `default_peak`) to
+    `min_learning_rate`; weight decay: cosine from `weight_decay` to `weight_decay_end` (the ASiT/DINO recipe)."""
+    peak = args.learning_rate if args.learning_rate is not None else default_peak
     warmup = args.warmup_steps if args.warmup_steps is not None else 10 * (steps_per_epoch or 0)
     return StepSchedules(
         learning_rate=cosine_schedule(peak, args.min_learning_rate, total_steps, warmup_steps=warmup),
@@ -149,6 +149,8 @@ def train(
     schedules_for: Callable[[int, int | None], StepSchedules],
     compute_loss: Callable[[torch.nn.Module, dict, int, StepSchedules], tuple[torch.Tensor, dict]],
     after_optimizer_step: Callable[[torch.nn.Module, int, StepSchedules], None],
+    stateful: tuple = (),
+    on_log: Callable[[dict], dict | None] | None = None,
 ) -> tuple[TrainingState, bool]:
     """Run (or resume) pretraining until the last step (or `--stop_after_steps`), checkpointing on the way.
     Returns the final state and whether the run is complete.
@@ -160,11 +162,14 @@ def train(
         schedules_for: (total steps, steps per epoch) -> the run's schedules.
         compute_loss: (model, batch on device, step, schedules) -> (loss, {term name: tensor}).
         after_optimizer_step: (unwrapped model, step just done, schedules), e.g. the EMA teacher update.
+        stateful: more objects with `state_dict`/`load_state_dict` to checkpoint (identical on all processes).
+        on_log: (record) -> extra fields for it, e.g. warnings; called on the main process.
     """
     total_steps, num_epochs, steps_per_epoch = total_steps_and_epochs(args, dataloader)
     schedules = schedules_for(total_steps, steps_per_epoch)
     state = TrainingState()
-    accelerator.register_for_checkpointing(state)
+    for obj in (state, *stateful):
+        accelerator.register_for_checkpointing(obj)
     checkpoint = find_checkpoint(args) if args.resume_from_checkpoint else None
     if checkpoint:
         accelerator.print(f"Resuming from {checkpoint}")
@@ -217,6 +222,8 @@ def train(
             progress.update(1)
             if state.step % args.logging_steps == 0 or state.step == stop_at:
                 record = log_record(state, running, schedules)
+                if on_log is not None and accelerator.is_main_process:
+                    record.update(on_log(record) or {})
                 running = {}
                 progress.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in names})
                 accelerator.log(record, step=state.step)

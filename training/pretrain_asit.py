@@ -14,7 +14,6 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import torch
 from transformers import HfArgumentParser
 
@@ -22,7 +21,7 @@ from ..configuration.configuration_asit import ASiTConfig
 from ..configuration.configuration_utils import config_from_preset
 from ..modeling.pretraining_asit import ASiTForPreTraining, gmml_corrupt
 from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
-from .data import AudioDecodeError, decode_audio, example_rng, load_audio_dataset
+from .data import ClipCollator, load_audio_dataset
 from .loop import make_accelerator, make_dataloader, make_optimizer, make_schedules, release, train
 from .schedules import cosine_schedule, linear_warmup
 
@@ -35,43 +34,25 @@ class ASiTArguments:
     roll_probability: float = field(default=0.5, metadata={"help": "Chance of a random time roll of each view."})
 
 
-class ASiTCollator:
+class ASiTCollator(ClipCollator):
     """Audio examples -> two random crops per clip as spectrograms (randomly rolled in time), and their GMML
-    corruption. Runs in the DataLoader workers; every random draw is seeded by (seed, epoch, example), so a resumed
-    run sees the same views. Unreadable clips are left out and counted in `num_skipped`."""
+    corruption. Runs in the DataLoader workers; unreadable clips are left out and counted in `num_skipped`."""
 
     def __init__(self, extractor, config: ASiTConfig, audio_column: str, seed: int, roll_probability: float,
                  process_index: int = 0):
-        self.extractor, self.config, self.audio_column = extractor, config, audio_column
-        self.seed, self.roll_probability, self.process_index = seed, roll_probability, process_index
-        self.epoch = 0
-        extractor_frames = extractor.frame_length + extractor.hop_length * (extractor.target_frames - 1)
-        self.crop_seconds = extractor_frames / extractor.sampling_rate
-
-    def random_crop(self, audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
-        length = int(round(self.crop_seconds * rate))
-        start = int(rng.integers(0, len(audio) - length + 1)) if len(audio) > length else 0
-        return audio[start : start + length]
+        super().__init__(extractor, audio_column, seed, process_index)
+        self.config, self.roll_probability = config, roll_probability
 
     def __call__(self, items: list[tuple[int, dict]]) -> dict:
-        crops, skipped = [], 0
-        min_seconds = self.extractor.frame_length_ms / 1000
-        for index, example in items:
-            try:
-                audio, rate = decode_audio(example[self.audio_column])
-            except AudioDecodeError:
-                skipped += 1
-                continue
-            audio = audio.mean(axis=1) if audio.ndim == 2 else audio
-            if not np.isfinite(audio).all() or len(audio) < min_seconds * rate:
-                skipped += 1
-                continue
-            rng = example_rng(self.seed, self.epoch, self.process_index, index)
-            crops += [{"array": self.random_crop(audio, rate, rng), "sampling_rate": rate} for _ in range(2)]
-        if not crops:
+        clips, skipped = self.read(items)
+        if not clips:
             return {"num_clips": 0, "num_skipped": skipped}
+        crops = []
+        for index, audio, rate in clips:
+            rng = self.rng(index)
+            crops += [self.random_crop(audio, rate, rng) for _ in range(2)]
         views = self.extractor(crops, return_tensors="pt")["input_values"].unflatten(0, (-1, 2))  # (n, 2, T, F)
-        batch_rng = example_rng(self.seed, self.epoch, self.process_index, items[0][0], 1)
+        batch_rng = self.rng(items[0][0], 1)
         for clip in range(views.shape[0]):
             for view in range(2):
                 if batch_rng.random() < self.roll_probability:
@@ -127,7 +108,7 @@ def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArgumen
     def schedules_for(total_steps, steps_per_epoch):
         warmup = asit_args.teacher_temperature_warmup_steps
         warmup = warmup if warmup is not None else 30 * (steps_per_epoch or 0)
-        return make_schedules(args, total_steps, steps_per_epoch, global_batch, extra={
+        return make_schedules(args, total_steps, steps_per_epoch, 5e-4 * global_batch / 256, extra={
             "teacher_temperature": linear_warmup(config.warmup_teacher_temperature, config.teacher_temperature,
                                                  total_steps, warmup),
             "teacher_momentum": cosine_schedule(asit_args.teacher_momentum, 1.0, total_steps),

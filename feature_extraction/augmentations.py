@@ -1,0 +1,78 @@
+"""Spectrogram augmentations used by the training scripts, on normalised `(frames, mel_bins)` features.
+
+BYOL-A's random resized crop and log-domain mixup (SS-MAST's views).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def random_resized_crop(spectrogram: torch.Tensor, rng: np.random.Generator,
+                        virtual_scale: tuple[float, float] = (1.0, 1.5),
+                        frequency_scale: tuple[float, float] = (0.6, 1.5),
+                        time_scale: tuple[float, float] = (0.6, 1.5)) -> torch.Tensor:
+    """BYOL-A's random resized crop: place the spectrogram in the middle of a zero canvas `virtual_scale` times its
+    (mel bins, frames), cut a window of U(`frequency_scale`) x U(`time_scale`) its size (at most the canvas) at a
+    random place, and resize it back bicubically.
+
+    `(frames, mel_bins)` -> same shape and dtype.
+    """
+    frames, bins = spectrogram.shape
+    canvas_bins, canvas_frames = int(bins * virtual_scale[0]), int(frames * virtual_scale[1])
+    canvas = spectrogram.new_zeros(canvas_frames, canvas_bins)
+    top, left = (canvas_frames - frames) // 2, (canvas_bins - bins) // 2
+    canvas[top : top + frames, left : left + bins] = spectrogram
+    crop_bins = min(canvas_bins, max(1, int(bins * rng.uniform(*frequency_scale))))
+    crop_frames = min(canvas_frames, max(1, int(frames * rng.uniform(*time_scale))))
+    start_frame = int(rng.integers(0, canvas_frames - crop_frames + 1))
+    start_bin = int(rng.integers(0, canvas_bins - crop_bins + 1))
+    crop = canvas[start_frame : start_frame + crop_frames, start_bin : start_bin + crop_bins]
+    resized = F.interpolate(crop[None, None].float(), size=(frames, bins), mode="bicubic", align_corners=True)
+    return resized[0, 0].to(spectrogram.dtype)
+
+
+class LogMixup:
+    """BYOL-A's mixup in the log domain with a memory of earlier clips: a view x becomes
+    `log((1 - lam) exp(x) + lam exp(z))`, `z` an earlier clip, `lam` ~ U(0, ratio).
+
+    The memory holds the last `memory_size` clips given to `remember` (in the training scripts: every process's
+    clips, gathered, so it is the same everywhere and saved with the checkpoints). The random draws come from the
+    caller (per example), which keeps runs reproducible.
+    """
+
+    def __init__(self, ratio: float = 0.4, memory_size: int = 256):
+        self.ratio, self.memory_size = ratio, memory_size
+        self.memory = None  # (clips, frames, mel_bins), oldest first
+
+    def __call__(self, views: torch.Tensor, lam_draw: torch.Tensor, pick_draw: torch.Tensor) -> torch.Tensor:
+        """Mix each view with an earlier clip.
+
+        Args:
+            views: `(batch, views, frames, mel_bins)`.
+            lam_draw, pick_draw: `(batch, views)` uniform [0, 1) draws: the mixing weight is `ratio * lam_draw`,
+                the partner `memory[floor(pick_draw * len(memory))]`.
+        Returns: the mixed views (unchanged while the memory is empty).
+        """
+        if self.memory is None or len(self.memory) == 0:
+            return views
+        memory = self.memory.to(views.device, views.dtype)
+        partners = memory[(pick_draw.to(views.device) * len(memory)).long().clamp_max(len(memory) - 1)]
+        frames = min(views.shape[2], partners.shape[2])  # memory clips may be shorter than the views
+        partners = F.pad(partners[:, :, :frames], (0, 0, 0, views.shape[2] - frames))
+        lam = (self.ratio * lam_draw.to(views.device, views.dtype))[..., None, None]
+        return torch.logaddexp(torch.log1p(-lam) + views, torch.log(lam.clamp_min(1e-12)) + partners)
+
+    def remember(self, clips: torch.Tensor) -> None:
+        """Append `(clips, frames, mel_bins)` to the memory, dropping the oldest beyond `memory_size`."""
+        clips = clips.detach()
+        memory = clips if self.memory is None else torch.cat([self.memory.to(clips.device), clips])
+        self.memory = memory[-self.memory_size:]
+
+    def state_dict(self) -> dict:
+        return {"memory": None if self.memory is None else self.memory.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.memory = state["memory"]

@@ -85,3 +85,18 @@ def test_two_processes_see_the_whole_global_batch_as_negatives(corpus, tmp_path)
     for one, two in zip(single_log, double_log):
         assert two["loss"] == pytest.approx(one["loss"], rel=1e-4), one["step"]
         assert two["positive_similarity"] == pytest.approx(one["positive_similarity"], rel=1e-4)
+
+
+def test_starts_from_a_saved_encoder(tmp_path):
+    from specformers import MASTConfig, MASTModel, SpectrogramFeatureExtractor
+    from specformers.training.arguments import ModelArguments
+
+    encoder = MASTModel(MASTConfig.from_preset("mast-tiny"))
+    encoder.save_pretrained(tmp_path / "encoder")  # e.g. MASTModel.from_timm(...) for the ImageNet start
+    model = pretrain_ssmast.build_model(ModelArguments(model_name_or_path=str(tmp_path / "encoder")),
+                                        pretrain_ssmast.SSMASTArguments(patch_drop_rate=0.1),
+                                        SpectrogramFeatureExtractor(target_frames=128))
+    assert model.config.patch_drop_rate == 0.1
+    for key, value in encoder.state_dict().items():
+        torch.testing.assert_close(model.backbone.state_dict()[key], value)
+        torch.testing.assert_close(model.teacher_backbone.state_dict()[key], value)

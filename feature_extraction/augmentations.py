@@ -1,6 +1,7 @@
-"""Spectrogram augmentations used by the training scripts, on normalised `(frames, mel_bins)` features.
+"""Augmentations used by the training scripts, on normalised `(frames, mel_bins)` features or on waveforms.
 
-BYOL-A's random resized crop and log-domain mixup (SS-MAST's views).
+AST's fine-tuning recipe: SpecAugment masks, noise with a time roll, waveform mixup. BYOL-A's random resized crop
+and log-domain mixup (SS-MAST's views). Random draws come from the caller's generator, so runs are reproducible.
 """
 
 from __future__ import annotations
@@ -8,6 +9,38 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+def spec_augment(features: torch.Tensor, rng: np.random.Generator, freqm: int, timem: int,
+                 fill: float) -> torch.Tensor:
+    """SpecAugment as AST trains with it: one band of U{0..freqm-1} mel bins and one span of U{0..timem-1} frames,
+    each at a uniformly drawn place, set to `fill`.
+
+    `(frames, mel_bins)` -> a masked copy. AST masks with 0 before normalising: pass the normalised value of 0.
+    """
+    features = features.clone()
+    for axis, max_width in ((1, freqm), (0, timem)):
+        size = features.shape[axis]
+        width = min(int(rng.integers(0, max_width)) if max_width > 0 else 0, size)
+        start = int(rng.integers(0, size - width + 1))
+        features.narrow(axis, start, width).fill_(fill)
+    return features
+
+
+def noise_and_roll(features: torch.Tensor, rng: np.random.Generator, max_noise: float = 0.1,
+                   max_shift: int = 10) -> torch.Tensor:
+    """AST's `noise` augmentation: add uniform noise scaled by U(0, `max_noise`), then roll the frames by
+    U{-max_shift..max_shift-1}. `(frames, mel_bins)` -> same shape."""
+    noise = torch.from_numpy(rng.random(features.shape, dtype=np.float32)) * float(rng.random() * max_noise)
+    return torch.roll(features + noise, int(rng.integers(-max_shift, max_shift)), dims=0)
+
+
+def waveform_mixup(audio: np.ndarray, other: np.ndarray, lam: float) -> np.ndarray:
+    """AST's mixup: `lam * audio + (1 - lam) * other` (other cut or zero-padded to `audio`'s length), minus its
+    mean. Mix the targets with the same `lam`. 1-D float arrays -> 1-D float32."""
+    other = np.pad(other[: len(audio)], (0, max(0, len(audio) - len(other))))
+    mixed = lam * audio + (1 - lam) * other
+    return (mixed - mixed.mean()).astype(np.float32)
 
 
 def random_resized_crop(spectrogram: torch.Tensor, rng: np.random.Generator,

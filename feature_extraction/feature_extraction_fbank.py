@@ -146,6 +146,11 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         return 0 if num_samples < self.frame_length else 1 + (num_samples - self.frame_length) // self.hop_length
 
     @property
+    def window_samples(self) -> int:
+        """Samples that make exactly `target_frames` frames (the model's input window)."""
+        return self.frame_length + self.hop_length * (self.target_frames - 1)
+
+    @property
     def mel_high_freq(self) -> float:
         """Upper edge of the mel filters in Hz: `high_freq`, or Nyquist plus a non-positive `high_freq`."""
         nyquist = self.sampling_rate / 2

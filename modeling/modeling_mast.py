@@ -108,7 +108,7 @@ class MASTPoolingAttention(nn.Module):
         batch, heads, _, channels = spatial.shape
         spatial = conv(spatial.reshape(batch * heads, *grid, channels).permute(0, 3, 1, 2))
         new_grid = tuple(spatial.shape[-2:])
-        spatial = spatial.flatten(2).transpose(1, 2).reshape(batch, heads, -1, channels)
+        spatial = spatial.flatten(2).transpose(1, 2).reshape(batch, heads, new_grid[0] * new_grid[1], channels)
         if self.num_prefix:
             spatial = torch.cat([prefix, spatial], dim=2)
         return norm(spatial), new_grid
@@ -155,7 +155,7 @@ class MASTPoolingAttention(nn.Module):
             v_pad = F.pad(v, (0, q_aug.shape[-1] - self.head_dim))
             context = F.scaled_dot_product_attention(q_aug, k_aug, v_pad, scale=1.0)[..., : self.head_dim]
         context = context + q  # residual pooling
-        output = self.proj(context.transpose(1, 2).reshape(batch, q.shape[2], -1))
+        output = self.proj(context.transpose(1, 2).flatten(2))
         return output, q_grid, weights
 
 

@@ -94,6 +94,14 @@ class ModelTesterMixin:
         for i in range(4):
             torch.testing.assert_close(model(inputs[i : i + 1]).logits[0], batched[i], atol=1e-5, rtol=1e-4)
 
+    def test_empty_batch(self):
+        """A training batch whose clips were all unreadable still runs forward and backward (zero gradients)."""
+        model = self.classifier().train()
+        logits = model(self.make_inputs(batch=0)).logits
+        assert logits.shape == (0, self.num_labels)
+        (logits.sum() * 0).backward()
+        assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+
     def test_hidden_states_and_attentions(self):
         model = self.model_class(self.make_config()).eval()
         inputs = self.make_inputs(batch=2)

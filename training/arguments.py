@@ -8,12 +8,18 @@ from ..feature_extraction.feature_extraction_fbank import PRESETS, SpectrogramFe
 
 
 @dataclass
-class DataArguments:
+class DatasetArguments:
     dataset_name: str = field(metadata={"help": "Hub id or local folder (audiofolder, parquet or webdataset .tar)."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration, if any."})
     train_split_name: str = field(default="train", metadata={"help": "Split to train on."})
     audio_column_name: str = field(default="audio", metadata={"help": "Column holding the audio."})
     streaming: bool = field(default=False, metadata={"help": "Stream the split (needs --max_steps)."})
+
+
+@dataclass
+class DataArguments(DatasetArguments):
+    """The pretraining scripts' data arguments (the classifier takes its worker count from TrainingArguments)."""
+
     dataloader_num_workers: int = field(default=2, metadata={"help": "DataLoader workers (decoding, features)."})
 
 
@@ -26,12 +32,16 @@ class FeatureArguments:
     norm_std: float | None = field(default=None, metadata={"help": "Normalisation std (overrides the preset)."})
     sampling_rate: int | None = field(default=None, metadata={"help": "Model sampling rate (default 16000)."})
 
+    def explicit(self) -> dict:
+        """The extractor settings given on the command line."""
+        return {key: value for key, value in (("target_frames", self.target_frames), ("norm_mean", self.norm_mean),
+                                              ("norm_std", self.norm_std), ("sampling_rate", self.sampling_rate))
+                if value is not None}
+
     def build(self, default_preset: str) -> SpectrogramFeatureExtractor:
         """The extractor of the preset, with every explicitly given value on top."""
-        explicit = {key: value for key, value in (("target_frames", self.target_frames),
-                                                  ("norm_mean", self.norm_mean), ("norm_std", self.norm_std),
-                                                  ("sampling_rate", self.sampling_rate)) if value is not None}
-        return SpectrogramFeatureExtractor.from_preset(self.feature_extractor_preset or default_preset, **explicit)
+        return SpectrogramFeatureExtractor.from_preset(self.feature_extractor_preset or default_preset,
+                                                       **self.explicit())
 
 
 @dataclass

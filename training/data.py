@@ -11,6 +11,7 @@ import numpy as np
 import soundfile
 import torch
 from datasets import Audio, IterableDataset, load_dataset
+from datasets.exceptions import DatasetGenerationError
 from datasets.distributed import split_dataset_by_node
 
 
@@ -26,7 +27,15 @@ def load_audio_dataset(name: str, config_name: str | None, split: str, audio_col
     `name` is a Hub id or a local folder (audiofolder with or without metadata.csv, parquet files, webdataset
     `.tar` shards). Streaming datasets are split between processes with `split_dataset_by_node`.
     """
-    dataset = load_dataset(name, config_name, split=split, streaming=streaming)
+    try:
+        dataset = load_dataset(name, config_name, split=split, streaming=streaming)
+    except DatasetGenerationError as err:
+        raise ValueError(f"Could not read split {split!r} of {name!r}: {err.__cause__ or err}. Check that its data "
+                         "files are readable and not empty.") from err
+    except ValueError as err:
+        if "Unknown split" not in str(err):
+            raise
+        raise ValueError(f"{err} Pass an existing split with --train_split_name / --eval_split_name.") from err
     columns = list(dataset.features) if dataset.features is not None else None
     if columns is not None and audio_column not in columns:
         raise ValueError(f"Dataset {name!r} (split {split!r}) has no column {audio_column!r}; its columns are "
@@ -37,7 +46,7 @@ def load_audio_dataset(name: str, config_name: str | None, split: str, audio_col
         if num_processes > 1:
             dataset = split_dataset_by_node(dataset, rank=process_index, world_size=num_processes)
     elif len(dataset) == 0:
-        raise ValueError(f"Split {split!r} of {name!r} is empty; check --train_split_name and the data files.")
+        raise ValueError(f"Split {split!r} of {name!r} is empty; check the split name and the data files.")
     return dataset
 
 
@@ -126,6 +135,31 @@ def example_rng(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng([seed, *keys])
 
 
+def read_clips(items: list[tuple[int, dict]], audio_column: str, min_seconds: float
+               ) -> tuple[list[tuple[int, np.ndarray, int]], int]:
+    """`(index, example)` items -> the readable ones as `(index, mono float32 samples, rate)`, and how many were
+    skipped (undecodable, non-finite, or shorter than `min_seconds`)."""
+    clips, skipped = [], 0
+    for index, example in items:
+        try:
+            audio, rate = decode_audio(example[audio_column])
+        except AudioDecodeError:
+            skipped += 1
+            continue
+        audio = audio.mean(axis=1) if audio.ndim == 2 else audio
+        if not np.isfinite(audio).all() or len(audio) < min_seconds * rate:
+            skipped += 1
+            continue
+        clips.append((index, audio, rate))
+    return clips, skipped
+
+
+def crop(audio: np.ndarray, length: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """`length` samples of `audio` from a random place (`rng`) or from the start; the whole clip if shorter."""
+    start = int(rng.integers(0, len(audio) - length + 1)) if rng is not None and len(audio) > length else 0
+    return audio[start : start + length]
+
+
 class ClipCollator:
     """What the pretraining collators share: decode a batch of examples to mono clips, skipping (and counting)
     the unreadable ones, and random crops of the extractor's length; all random draws keyed by
@@ -135,31 +169,14 @@ class ClipCollator:
         self.extractor, self.audio_column = extractor, audio_column
         self.seed, self.process_index = seed, process_index
         self.epoch = 0  # set by the training loop before each epoch
-        samples = extractor.frame_length + extractor.hop_length * (extractor.target_frames - 1)
-        self.crop_seconds = samples / extractor.sampling_rate
+        self.crop_seconds = extractor.window_samples / extractor.sampling_rate
 
     def rng(self, *keys: int) -> np.random.Generator:
         return example_rng(self.seed, self.epoch, self.process_index, *keys)
 
     def read(self, items: list[tuple[int, dict]]) -> tuple[list[tuple[int, np.ndarray, int]], int]:
-        """`(index, example)` items -> readable `(index, mono float32 samples, rate)` clips, and the skipped count."""
-        clips, skipped = [], 0
-        min_seconds = self.extractor.frame_length_ms / 1000
-        for index, example in items:
-            try:
-                audio, rate = decode_audio(example[self.audio_column])
-            except AudioDecodeError:
-                skipped += 1
-                continue
-            audio = audio.mean(axis=1) if audio.ndim == 2 else audio
-            if not np.isfinite(audio).all() or len(audio) < min_seconds * rate:
-                skipped += 1
-                continue
-            clips.append((index, audio, rate))
-        return clips, skipped
+        return read_clips(items, self.audio_column, self.extractor.frame_length_ms / 1000)
 
     def random_crop(self, audio: np.ndarray, rate: int, rng: np.random.Generator) -> dict:
         """A random window of the extractor's length (the whole clip if shorter), as an extractor input."""
-        length = int(round(self.crop_seconds * rate))
-        start = int(rng.integers(0, len(audio) - length + 1)) if len(audio) > length else 0
-        return {"array": audio[start : start + length], "sampling_rate": rate}
+        return {"array": crop(audio, int(round(self.crop_seconds * rate)), rng), "sampling_rate": rate}

@@ -1,0 +1,143 @@
+"""The pieces of the classifier script, each against hand-computed values: shipped metric modules, confusion report,
+AST's augmentations, label encoding and the collator."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from audio_helpers import noisy_tone
+from training_helpers import wav_bytes
+
+from specformers import SpectrogramFeatureExtractor
+from specformers.feature_extraction.augmentations import noise_and_roll, spec_augment, waveform_mixup
+from specformers.training.classification_data import (MULTI_LABEL, SINGLE_LABEL, ClassificationCollator,
+                                                      LabelEncoder, SkipCounter)
+from specformers.training.confusion_report import confusion_matrix, per_class_report
+from specformers.training.metrics import load_metric
+
+
+def test_accuracy_and_top_k():
+    metric = load_metric(SINGLE_LABEL)
+    scores = [[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5]]
+    assert metric.compute(predictions=scores, references=[1, 2, 2]) == {"accuracy": 2 / 3}  # 3 classes: no top-5
+    scores = np.array([[6, 5, 4, 3, 2, 1, 0]] * 3, dtype=np.float32)  # class 0 scores highest, class 6 lowest
+    results = metric.compute(predictions=scores, references=[0, 4, 5])
+    assert results == {"accuracy": 1 / 3, "top_5_accuracy": 2 / 3}  # class 5 is 6th
+
+
+def test_audioset_metrics_by_hand():
+    metric = load_metric(MULTI_LABEL)
+    scores = [[0.9, 0.5], [0.8, 0.4], [0.3, 0.2], [0.1, 0.6]]
+    targets = [[1, 1], [0, 1], [1, 1], [0, 1]]  # the second class has no negative: left out
+    results = metric.compute(predictions=scores, references=targets)
+    # class 0 ranked: 0.9 (+), 0.8 (-), 0.3 (+), 0.1 (-): precision 1 at the first hit, 2/3 at the second
+    assert results["mAP"] == pytest.approx((1 + 2 / 3) / 2)
+    assert results["mAUC"] == pytest.approx(3 / 4)  # 3 of the 4 positive-negative pairs are in order
+    assert results["d_prime"] == pytest.approx(math.sqrt(2) * 0.6744897501960817)  # inverse normal CDF of 0.75
+    assert results["scored_classes"] == 1
+
+
+def test_confusion_report_by_hand():
+    counts = confusion_matrix(np.array([0, 1, 1, 2, 2, 2]), np.array([0, 0, 1, 2, 2, 1]), 3)
+    assert counts.tolist() == [[1, 1, 0], [0, 1, 1], [0, 0, 2]]
+    report = per_class_report(counts, ["a", "b", "c"])
+    assert report["a"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert report["c"]["precision"] == pytest.approx(2 / 3) and report["c"]["recall"] == 1.0
+
+
+def test_spec_augment_masks_one_band_and_one_span():
+    features = torch.randn(40, 16)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        masked = spec_augment(features, rng, freqm=5, timem=7, fill=9.0)
+        hit = masked == 9.0
+        bins, frames = hit.all(0).sum().item(), hit.all(1).sum().item()
+        assert bins <= 4 and frames <= 6  # widths drawn from 0..max-1, as torchaudio's masking
+        assert torch.equal(masked[~hit], features[~hit])
+        if bins:  # the band is contiguous
+            band = hit.all(0).nonzero().flatten()
+            assert (band.diff() == 1).all()
+    assert torch.equal(spec_augment(features, rng, 0, 0, 9.0), features)
+
+
+def test_noise_and_roll():
+    features = torch.arange(20.0)[:, None].repeat(1, 4)
+    rolled = noise_and_roll(features, np.random.default_rng(1), max_noise=0.0)
+    shift = int(-rolled[0, 0].item()) % 20  # row 0 now holds the row `shift` places before it
+    assert torch.equal(rolled, torch.roll(features, shift, dims=0))
+    noisy = noise_and_roll(torch.zeros(20, 4), np.random.default_rng(2), max_noise=0.1)
+    assert (noisy >= 0).all() and (noisy < 0.1).all() and noisy.std() > 0
+
+
+def test_waveform_mixup_formula():
+    a, b = np.ones(4, np.float32), np.array([3.0, 3.0], np.float32)
+    mixed = waveform_mixup(a, b, 0.25)
+    expected = np.array([0.25 + 2.25, 0.25 + 2.25, 0.25, 0.25])
+    np.testing.assert_allclose(mixed, expected - expected.mean())
+
+
+def test_label_encoder():
+    single = LabelEncoder(["cat", "dog"], None, SINGLE_LABEL, "validation")
+    assert single.encode("dog") == 1
+    with pytest.raises(ValueError, match="Label 'cow' in the 'validation' split is not one of the model's 2 labels"):
+        single.encode("cow")
+    multi = LabelEncoder(["cat", "dog", "owl"], None, MULTI_LABEL, "train")
+    np.testing.assert_array_equal(multi.encode("owl, cat"), [1, 0, 1])
+    np.testing.assert_array_equal(multi.encode(["dog"]), [0, 1, 0])
+
+
+def _examples():
+    rows = [(noisy_tone(12000, freq=300, seed=0), 16000, "low"), (noisy_tone(6000, rate=8000, freq=3000), 8000, "high"),
+            (noisy_tone(16000, freq=2900, seed=2), 16000, "high")]
+    examples = [{"audio": {"bytes": wav_bytes(clip, rate), "path": None}, "label": label} for clip, rate, label in rows]
+    examples.insert(1, {"audio": {"bytes": b"not audio", "path": "broken.wav"}, "label": "low"})
+    return rows, examples
+
+
+def test_evaluation_collator_takes_the_first_window_and_resamples():
+    extractor = SpectrogramFeatureExtractor.from_preset("speech_commands", target_frames=48)
+    skipped = SkipCounter()
+    collator = ClassificationCollator(extractor, LabelEncoder(["high", "low"], None, SINGLE_LABEL, "validation"),
+                                      "audio", "label", skipped)
+    rows, examples = _examples()
+    batch = collator(examples)
+    assert skipped.value == 1 and batch["labels"].tolist() == [1, 0, 0]
+    first = extractor(rows[0][0], sampling_rate=16000, return_tensors="pt")["input_values"][0]  # truncates
+    torch.testing.assert_close(batch["input_values"][0], first, atol=1e-3, rtol=0)
+    at_8k = extractor({"array": rows[1][0], "sampling_rate": 8000}, return_tensors="pt")["input_values"][0]
+    torch.testing.assert_close(batch["input_values"][1], at_8k, atol=1e-3, rtol=0)
+    empty = collator(examples[1:2])
+    assert empty["input_values"].shape == (0, 48, 128) and empty["labels"].shape == (0,)
+    assert skipped.value == 2
+
+
+def test_training_collator_mixes_targets():
+    class Augment:
+        freqm, timem, mixup, noise = 8, 8, 1.0, True
+
+    extractor = SpectrogramFeatureExtractor.from_preset("speech_commands", target_frames=48)
+    collator = ClassificationCollator(extractor, LabelEncoder(["high", "low"], None, SINGLE_LABEL, "train"),
+                                      "audio", "label", SkipCounter(), Augment())
+    torch.manual_seed(0)
+    batch = collator(_examples()[1])
+    targets = batch["labels"]
+    assert targets.shape == (3, 2) and targets.dtype == torch.float32
+    torch.testing.assert_close(targets.sum(1), torch.ones(3))
+    assert ((targets > 0.1) & (targets < 0.9)).any()  # Beta(10, 10) weights are rarely extreme
+    assert batch["input_values"].shape == (3, 48, 128) and torch.isfinite(batch["input_values"]).all()
+
+
+def test_streamed_training_data_is_reshuffled_every_epoch():
+    from datasets import Dataset
+
+    from specformers.training.train_classifier import StreamLoader
+
+    stream = Dataset.from_dict({"x": list(range(32))}).to_iterable_dataset(num_shards=4).shuffle(seed=0,
+                                                                                                buffer_size=8)
+    loader = StreamLoader(stream, batch_size=32, collate_fn=lambda rows: [r["x"] for r in rows])
+    orders = []
+    for epoch in (0, 1, 0):
+        loader.set_epoch(epoch)
+        orders.append(next(iter(loader)))
+    assert sorted(orders[0]) == list(range(32)) and orders[0] != orders[1] and orders[0] == orders[2]

@@ -1,0 +1,243 @@
+"""training/train_classifier.py end to end on generated tones: real `datasets` loading (audiofolder, parquet,
+webdataset, streaming), real Trainer, real `accelerate launch` / `torchrun`, real pipeline and model card."""
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import soundfile
+import yaml
+from audio_helpers import chirp, noisy_tone
+from training_helpers import run_main, wav_bytes
+from transformers import AutoModelForAudioClassification, pipeline
+
+from specformers import ASTConfig, ASTModel
+from specformers.training import train_classifier
+
+KINDS = ("noise", "sweep", "tone")
+TINY = ["--per_device_train_batch_size", "6", "--per_device_eval_batch_size", "4", "--learning_rate", "3e-3",
+        "--target_frames", "48", "--feature_extractor_preset", "speech_commands", "--logging_steps", "1",
+        "--dataloader_num_workers", "0", "--report_to", "none", "--save_strategy", "no", "--seed", "0"]
+SCRATCH = {"ast": ["--model_type", "ast", "--config_name", "ast-tiny"],
+           "mast": ["--model_type", "mast", "--config_name", "mast-tiny"],
+           "asit": ["--model_type", "asit", "--config_name", "asit-tiny"]}
+
+
+def tone(kind: str, i: int, rate: int = 16000, seconds: float = 0.7) -> np.ndarray:
+    """Clip `i` of a sound kind: a tone near 500 Hz, white noise, or a rising sweep."""
+    samples = int(rate * seconds)
+    if kind == "tone":
+        return noisy_tone(samples, rate=rate, freq=500 * (1 + 0.05 * i), seed=i)
+    if kind == "noise":
+        return (0.3 * np.random.RandomState(i).standard_normal(samples)).astype(np.float32)
+    return chirp(samples, rate=rate, low=100 + 20 * i, high=6000)
+
+
+def write_split(folder, rows):
+    """An audiofolder split: wav files and a metadata.csv of `(file, label)` rows."""
+    folder.mkdir(parents=True)
+    lines = ["file_name,label"]
+    for name, clip, rate, label in rows:
+        soundfile.write(folder / name, clip, rate)
+        lines.append(f"{name},\"{label}\"")
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    """Three kinds of sound: 6 training clips each, one more at 8 kHz and a corrupt file; 2 validation clips each."""
+    root = tmp_path_factory.mktemp("tones")
+    train = [(f"{label}{i}.wav", tone(label, i), 16000, label) for label in KINDS for i in range(6)]
+    train.append(("tone_8k.wav", tone("tone", 9, rate=8000), 8000, "tone"))
+    write_split(root / "train", train)
+    (root / "train" / "broken.wav").write_bytes(b"RIFF\x00\x00 not audio at all")
+    with open(root / "train" / "metadata.csv", "a") as f:
+        f.write("broken.wav,tone\n")
+    write_split(root / "validation", [(f"{label}{i}.wav", tone(label, 10 + i), 16000, label)
+                                      for label in KINDS for i in range(2)])
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tones, tmp_path_factory):
+    """A tiny AST trained 30 steps from scratch with every augmentation, and evaluated."""
+    out = tmp_path_factory.mktemp("trained")
+    metrics = classify("--dataset_name", tones, "--output_dir", out, *SCRATCH["ast"], "--do_train", "--do_eval",
+                       "--max_steps", 30, "--freqm", 8, "--timem", 8, "--mixup", 0.3, "--noise")
+    return out, metrics
+
+
+def classify(*argv):
+    return run_main(train_classifier.main, *argv, *TINY)
+
+
+def test_trains_from_scratch_and_writes_results_card_and_report(trained, tones):
+    out, metrics = trained
+    results = json.loads((out / "all_results.json").read_text())
+    assert results["train_skipped_clips"] in (7, 8)  # broken.wav, once in each of 7.5 epochs (4 batches each)
+    assert results["eval_skipped_clips"] == 0
+    assert results["eval_accuracy"] >= 5 / 6  # pitch classes are easy: it learned
+    assert results["eval_accuracy"] == metrics["eval_accuracy"]
+    model = AutoModelForAudioClassification.from_pretrained(out)
+    assert sorted(model.config.label2id) == ["noise", "sweep", "tone"]  # discovered from the strings
+    classify_clip = pipeline("audio-classification", model=str(out))
+    top = classify_clip({"raw": tone("sweep", 3, rate=44100), "sampling_rate": 44100})[0]
+    assert top["label"] == "sweep"
+
+    card_text = (out / "README.md").read_text()
+    metadata = yaml.safe_load(card_text.split("---")[1])
+    assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == "audio-classification"
+    scores = {m["type"]: m["value"] for m in metadata["model-index"][0]["results"][0]["metrics"]}
+    assert scores == {"accuracy": results["eval_accuracy"]}  # 3 classes: no top-5 accuracy
+    assert "train_classifier" in card_text and "@inproceedings{gong21b_interspeech" in card_text
+
+    report = json.loads((out / "eval_per_class.json").read_text())
+    assert sum(map(sum, report["confusion_matrix"])) == 6 and report["labels"] == ["noise", "sweep", "tone"]
+    assert (out / "eval_confusion_matrix.png").stat().st_size > 10_000
+
+
+def test_evaluation_only_reproduces_the_training_runs_scores(trained, tones, tmp_path):
+    out, metrics = trained
+    scores = classify("--model_name_or_path", out, "--dataset_name", tones, "--output_dir", tmp_path / "eval",
+                      "--do_eval")
+    assert scores["eval_accuracy"] == metrics["eval_accuracy"]
+    assert scores["eval_loss"] == pytest.approx(metrics["eval_loss"], rel=1e-5)
+    assert (tmp_path / "eval" / "eval_confusion_matrix.png").exists()
+    assert not (tmp_path / "eval" / "model.safetensors").exists()
+
+
+def test_evaluation_rejects_a_label_the_model_does_not_know(trained, tones, tmp_path):
+    out, _ = trained
+    data = tmp_path / "data"
+    write_split(data / "validation", [("a.wav", tone("tone", 1), 16000, "tone"),
+                                      ("b.wav", tone("sweep", 1), 16000, "whistle")])
+    with pytest.raises(ValueError, match="Label 'whistle' in the 'validation' split is not one of the model's 3"):
+        classify("--model_name_or_path", out, "--dataset_name", data, "--output_dir", tmp_path / "e", "--do_eval")
+
+
+@pytest.mark.parametrize("model_type", ["mast", "asit"])
+def test_every_model_type_trains(model_type, tones, tmp_path):
+    metrics = classify("--dataset_name", tones, "--output_dir", tmp_path, *SCRATCH[model_type], "--do_train",
+                       "--do_eval", "--max_steps", 3)
+    model = AutoModelForAudioClassification.from_pretrained(tmp_path)
+    assert model.config.model_type == f"specformers-{model_type}" and model.config.num_labels == 3
+    assert 0 <= metrics["eval_accuracy"] <= 1 and np.isfinite(metrics["eval_loss"])
+
+
+def test_fine_tunes_a_pretrained_encoder_and_checks_the_model_type(tones, tmp_path):
+    encoder = tmp_path / "encoder"  # as the pretraining scripts save them
+    ASTModel(ASTConfig.from_preset("ast-tiny", target_frames=48)).save_pretrained(encoder)
+    classify("--model_name_or_path", encoder, "--dataset_name", tones, "--output_dir", tmp_path / "ft",
+                       "--do_train", "--max_steps", 2)
+    card = (tmp_path / "ft" / "README.md").read_text()
+    assert f"base_model: {encoder}" in card
+    with pytest.raises(ValueError, match="holds a 'specformers-ast' model, but --model_type mast"):
+        classify("--model_name_or_path", encoder, "--model_type", "mast", "--dataset_name", tones,
+                 "--output_dir", tmp_path / "x", "--do_train", "--max_steps", 1)
+    with pytest.raises(ValueError, match="has no label names"):
+        classify("--model_name_or_path", encoder, "--dataset_name", tones, "--output_dir", tmp_path / "y",
+                 "--do_eval")
+
+
+def test_streaming_trains_on_max_steps(tones, tmp_path):
+    metrics = classify("--dataset_name", tones, "--output_dir", tmp_path, *SCRATCH["ast"], "--streaming",
+                       "--do_train", "--do_eval", "--max_steps", 4)
+    assert metrics["train_skipped_clips"] >= 1  # the stream reached broken.wav
+    assert metrics["eval_skipped_clips"] == 0 and 0 <= metrics["eval_accuracy"] <= 1
+    assert sorted(AutoModelForAudioClassification.from_pretrained(tmp_path).config.label2id) == \
+        ["noise", "sweep", "tone"]
+    with pytest.raises(ValueError, match="pass --max_steps"):
+        classify("--dataset_name", tones, "--output_dir", tmp_path / "x", *SCRATCH["ast"], "--streaming",
+                 "--do_train")
+
+
+def test_multi_label_from_parquet_with_audio_bytes(tmp_path):
+    data = tmp_path / "parquet"
+    data.mkdir()
+    mixes = ["tone", "sweep", "tone,sweep", "noise", "noise,sweep", "tone,noise"] * 3
+    for split, offset in (("train", 0), ("validation", 100)):
+        clips = [sum(tone(name, offset + i) for name in labels.split(",")) for i, labels in enumerate(mixes)]
+        table = pa.table({"audio": [{"bytes": wav_bytes(c), "path": None} for c in clips],
+                          "tags": [labels.split(",") for labels in mixes]})
+        pq.write_table(table, data / f"{split}.parquet")
+    metrics = classify("--dataset_name", data, "--output_dir", tmp_path / "out", *SCRATCH["ast"],
+                       "--problem_type", "multi_label_classification", "--label_column_name", "tags",
+                       "--do_train", "--do_eval", "--max_steps", 6, "--mixup", 0.5)
+    assert {"eval_mAP", "eval_mAUC", "eval_d_prime"} <= set(metrics)
+    assert 0 <= metrics["eval_mAP"] <= 1 and 0 <= metrics["eval_mAUC"] <= 1
+    model = AutoModelForAudioClassification.from_pretrained(tmp_path / "out")
+    assert model.config.problem_type == "multi_label_classification" and model.config.num_labels == 3
+    metadata = yaml.safe_load((tmp_path / "out" / "README.md").read_text().split("---")[1])
+    scores = {m["type"]: m["value"] for m in metadata["model-index"][0]["results"][0]["metrics"]}
+    assert scores == {"mAP": metrics["eval_mAP"], "roc_auc": metrics["eval_mAUC"], "d_prime": metrics["eval_d_prime"]}
+    assert not (tmp_path / "out" / "eval_confusion_matrix.png").exists()  # single-label only
+
+
+def test_webdataset_shards(tmp_path):
+    shards = tmp_path / "wds"
+    shards.mkdir()
+    for split in ("train", "validation"):
+        with tarfile.open(shards / f"{split}-000000.tar", "w") as tar:
+            for i, label in enumerate(list(KINDS) * 2):
+                for suffix, data in (("flac", _flac_bytes(tone(label, i))), ("txt", label.encode())):
+                    info = tarfile.TarInfo(f"sample{i:03d}.{suffix}")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+    metrics = classify("--dataset_name", shards, "--output_dir", tmp_path / "out", *SCRATCH["ast"],
+                       "--audio_column_name", "flac", "--label_column_name", "txt", "--do_train", "--do_eval",
+                       "--max_steps", 2)
+    assert metrics["train_skipped_clips"] == 0 and metrics["eval_samples_per_second"] > 0
+    assert AutoModelForAudioClassification.from_pretrained(tmp_path / "out").config.num_labels == 3
+
+
+def _flac_bytes(clip):
+    buffer = io.BytesIO()
+    soundfile.write(buffer, clip, 16000, format="FLAC")
+    return buffer.getvalue()
+
+
+def test_bad_datasets_say_what_to_fix(tones, tmp_path):
+    common = ["--output_dir", tmp_path / "x", *SCRATCH["ast"], "--do_train", "--max_steps", 1]
+    with pytest.raises(ValueError, match="has no column 'sound'.*--audio_column_name"):
+        classify("--dataset_name", tones, "--audio_column_name", "sound", *common)
+    with pytest.raises(ValueError, match="has no column 'genre'.*--label_column_name"):
+        classify("--dataset_name", tones, "--label_column_name", "genre", *common)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pq.write_table(pa.table({"audio": pa.array([], pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+                             "label": pa.array([], pa.string())}), empty / "train.parquet")
+    with pytest.raises(ValueError, match="Could not read split 'train' of .*not empty"):
+        classify("--dataset_name", empty, *common)
+    with pytest.raises(ValueError, match="--eval_split_name"):
+        classify("--dataset_name", tones, "--eval_split_name", "test", "--output_dir", tmp_path / "y",
+                 *SCRATCH["ast"], "--do_eval")
+    with pytest.raises(ValueError, match="Nothing to do"):
+        classify("--dataset_name", tones, "--output_dir", tmp_path / "z", *SCRATCH["ast"])
+
+
+@pytest.mark.parametrize("launcher", ["accelerate", "torchrun"])
+def test_two_processes(launcher, tones, tmp_path):
+    """Two CPU processes share each step: an epoch takes half the steps of a single process. The streamed run
+    splits the stream by node."""
+    prefix = {"accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"],
+              "torchrun": ["-m", "torch.distributed.run", "--nproc_per_node", "2"]}[launcher]
+    streaming = ["--streaming"] if launcher == "torchrun" else []
+    out = tmp_path / "ddp"
+    command = [sys.executable, *prefix, "-m", "specformers.training.train_classifier", "--dataset_name", str(tones),
+               "--output_dir", str(out), *SCRATCH["ast"], "--do_train", "--do_eval", "--max_steps", "3",
+               *streaming, *map(str, TINY)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.loads((out / "trainer_state.json").read_text())
+    results = json.loads((out / "all_results.json").read_text())
+    assert state["global_step"] == 3
+    if not streaming:  # each process reads 10 of the 20 clips: 2 steps an epoch (one process alone: 4)
+        assert state["epoch"] == 1.5
+    assert results["eval_skipped_clips"] == 0 and 0 <= results["eval_accuracy"] <= 1
+    assert AutoModelForAudioClassification.from_pretrained(out).config.num_labels == 3

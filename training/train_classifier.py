@@ -1,0 +1,317 @@
+"""Train and/or evaluate an audio classifier (AST, MAST or ASiT) with transformers' `Trainer` on a `datasets` corpus.
+
+    # from scratch
+    python -m specformers.training.train_classifier --dataset_name DIR_OR_HUB_ID --output_dir out \\
+        --model_type ast --config_name ast-tiny --do_train --do_eval --num_train_epochs 10
+    # fine-tune a saved model or a pretrained encoder (pretrain_asit.py / pretrain_ssmast.py output)
+    accelerate launch -m specformers.training.train_classifier --model_name_or_path asit_run ...   # or torchrun
+    # score a saved classifier, no training
+    python -m specformers.training.train_classifier --model_name_or_path out --dataset_name ... --do_eval \\
+        --output_dir scores
+
+Argument names follow transformers' `run_audio_classification.py`; every `TrainingArguments` flag works. The
+run writes the model with its feature extractor and card, `all_results.json`, and for single-label evaluation
+a confusion matrix picture and a per-class report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import (AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, HfArgumentParser,
+                          Trainer, TrainingArguments, set_seed)
+
+from ..configuration.configuration_asit import ASiTConfig
+from ..configuration.configuration_ast import ASTConfig
+from ..configuration.configuration_mast import MASTConfig
+from ..configuration.configuration_utils import config_from_preset
+from ..hub_cards.model_card import classifier_card
+from ..modeling.modeling_ast import ASTForAudioClassification
+from .arguments import DatasetArguments, FeatureArguments, ModelArguments
+from .classification_data import (MULTI_LABEL, SINGLE_LABEL, ClassificationCollator, LabelEncoder, SkipCounter,
+                                  check_column, discover_label_names)
+from .confusion_report import write_confusion_report
+from .data import load_audio_dataset
+from .metrics import make_compute_metrics
+
+MODEL_TYPES = {"ast": (ASTConfig, "ast-base"), "mast": (MASTConfig, "mast-small"), "asit": (ASiTConfig, "asit-base")}
+TRANSFORMERS_AST = "audio-spectrogram-transformer"  # converted on load by specformers' AST
+
+
+@dataclass
+class ClassifierModelArguments(ModelArguments):
+    model_type: str | None = field(
+        default=None, metadata={"help": "ast, mast or asit: train this model from scratch (--config_name preset, "
+                                        "--config_overrides); with --model_name_or_path, a check of the checkpoint."})
+    problem_type: str = field(
+        default=SINGLE_LABEL, metadata={"help": f"{SINGLE_LABEL} (one label per clip) or {MULTI_LABEL}."})
+
+
+@dataclass
+class ClassifierDataArguments(DatasetArguments):
+    eval_split_name: str = field(default="validation", metadata={"help": "Split to evaluate on."})
+    label_column_name: str = field(
+        default="label", metadata={"help": "Column of labels: ClassLabel, strings, or (multi-label) lists of names "
+                                           "or comma-separated strings."})
+    max_length_seconds: float | None = field(
+        default=None, metadata={"help": "Input window in seconds (sets --target_frames unless given): training "
+                                        "takes a random window of each clip, evaluation the first."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training clips."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N evaluation clips."})
+    shuffle_buffer_size: int = field(default=1000, metadata={"help": "Shuffle buffer of a streamed training split."})
+
+
+@dataclass
+class AugmentationArguments:
+    freqm: int = field(default=0, metadata={"help": "SpecAugment: widest frequency mask, in mel bins (AST: 48)."})
+    timem: int = field(default=0, metadata={"help": "SpecAugment: widest time mask, in frames (AST: 192)."})
+    mixup: float = field(default=0.0, metadata={"help": "Share of training clips mixed with another (AST: 0.5)."})
+    noise: bool = field(default=False, metadata={"help": "AST's noise: uniform noise on the features, time roll."})
+
+
+class StreamLoader(DataLoader):
+    """A DataLoader over this process's share of a streamed split; `set_epoch` (which Trainer calls on its
+    dataloader) reshuffles the stream."""
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+
+class ClassifierTrainer(Trainer):
+    """`Trainer` that evaluates without augmentation, counts skipped clips in its logs, accepts batches whose clips
+    were all unreadable, and reads a streamed training split as this process's share (already split by node)."""
+
+    def __init__(self, *args, eval_collator, skipped: dict[str, SkipCounter], streaming: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eval_collator, self.skipped, self.streaming = eval_collator, skipped, streaming
+
+    def get_train_dataloader(self) -> DataLoader:
+        if not self.streaming:
+            return super().get_train_dataloader()
+        # accelerate's prepare would split the stream between processes a second time
+        return StreamLoader(self.train_dataset, batch_size=self._train_batch_size, collate_fn=self.data_collator,
+                            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory)
+
+    def get_eval_dataloader(self, eval_dataset=None) -> DataLoader:
+        return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
+
+    def get_test_dataloader(self, test_dataset) -> DataLoader:
+        return self._with_eval_collator(super().get_test_dataloader, test_dataset)
+
+    def _with_eval_collator(self, make_dataloader, dataset):
+        train_collator, self.data_collator = self.data_collator, self.eval_collator
+        try:
+            return make_dataloader(dataset)
+        finally:
+            self.data_collator = train_collator
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if len(inputs["input_values"]):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        outputs = model(input_values=inputs["input_values"])  # every clip of this batch was unreadable
+        loss = outputs.logits.sum() * 0.0  # a zero loss keeps the processes' backward passes in step
+        return (loss, outputs) if return_outputs else loss
+
+    def total_skipped(self, split: str) -> int:
+        """Clips skipped so far in `split` by every process (a collective: all processes call it)."""
+        count = torch.tensor(self.skipped[split].value, device=self.args.device)
+        return int(self.accelerator.reduce(count, reduction="sum").item())
+
+    def log(self, logs: dict, start_time: float | None = None) -> None:
+        if "loss" in logs or "train_runtime" in logs:
+            logs = {**logs, "skipped_clips": self.total_skipped("train")}
+        super().log(logs, start_time)
+
+    def evaluation_loop(self, *args, metric_key_prefix: str = "eval", **kwargs):
+        before = self.total_skipped("eval")
+        output = super().evaluation_loop(*args, metric_key_prefix=metric_key_prefix, **kwargs)
+        output.metrics[f"{metric_key_prefix}_skipped_clips"] = self.total_skipped("eval") - before
+        return output
+
+
+def parse_args(argv=None):
+    parser = HfArgumentParser((ClassifierModelArguments, ClassifierDataArguments, FeatureArguments,
+                               AugmentationArguments, TrainingArguments))
+    model_args, data_args, feature_args, augment_args, training_args = parser.parse_args_into_dataclasses(argv)
+    if not torch.cuda.is_available() and not training_args.use_cpu:
+        training_args = dataclasses.replace(training_args, use_cpu=True)  # gloo for multi-process CPU runs
+    return model_args, data_args, feature_args, augment_args, training_args
+
+
+def check_arguments(model_args, data_args, training_args) -> None:
+    if not (training_args.do_train or training_args.do_eval):
+        raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
+    if model_args.problem_type not in (SINGLE_LABEL, MULTI_LABEL):
+        raise ValueError(f"--problem_type must be {SINGLE_LABEL} or {MULTI_LABEL}, got {model_args.problem_type!r}.")
+    if model_args.model_type is not None and model_args.model_type not in MODEL_TYPES:
+        raise ValueError(f"--model_type must be one of {sorted(MODEL_TYPES)}, got {model_args.model_type!r}.")
+    if not model_args.model_name_or_path and not model_args.model_type:
+        raise ValueError("Pass --model_name_or_path (a saved model or pretrained encoder) or --model_type "
+                         f"({'|'.join(MODEL_TYPES)}) to train from scratch.")
+    if training_args.do_train and data_args.streaming and training_args.max_steps <= 0:
+        raise ValueError("A streamed training split has no length: pass --max_steps.")
+
+
+def load_split(data_args, split: str, streaming: bool, max_samples: int | None):
+    dataset = load_audio_dataset(data_args.dataset_name, data_args.dataset_config_name, split,
+                                 data_args.audio_column_name, streaming)
+    check_column(dataset, data_args.label_column_name, split, "--label_column_name")
+    if streaming and next(iter(dataset.take(1)), None) is None:
+        raise ValueError(f"Split {split!r} of {data_args.dataset_name!r} streams no examples; check the split name "
+                         "and the data files.")
+    if max_samples is not None:
+        dataset = dataset.take(max_samples) if streaming else dataset.select(range(min(max_samples, len(dataset))))
+    return dataset
+
+
+def build_extractor(model_args, data_args, feature_args):
+    """The saved model's extractor (unless a preset is named) or the preset's; explicit values on top."""
+    saved = model_args.model_name_or_path and os.path.isfile(
+        os.path.join(model_args.model_name_or_path, "preprocessor_config.json"))
+    if saved and not feature_args.feature_extractor_preset:
+        extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+        for key, value in feature_args.explicit().items():
+            setattr(extractor, key, value)
+    else:
+        extractor = feature_args.build(default_preset="audioset")
+    if data_args.max_length_seconds and feature_args.target_frames is None:
+        extractor.target_frames = extractor.num_frames(round(data_args.max_length_seconds * extractor.sampling_rate))
+    return extractor
+
+
+def is_placeholder(id2label: dict) -> bool:
+    """transformers' default label names (LABEL_0, ...): the checkpoint was not trained on named labels."""
+    return all(re.fullmatch(r"LABEL_\d+", str(name)) for name in id2label.values())
+
+
+def build_model(model_args, extractor, names: list[str] | None):
+    """A classifier for `names` (None: keep the saved model's labels): from a saved model or encoder, or from a
+    preset of `--model_type` sized for the extractor's frames."""
+    labels = {} if names is None else {"id2label": dict(enumerate(names)),
+                                       "label2id": {name: i for i, name in enumerate(names)}}
+    if model_args.model_name_or_path:
+        path = model_args.model_name_or_path
+        saved = AutoConfig.from_pretrained(path)
+        expected = MODEL_TYPES[model_args.model_type][0].model_type if model_args.model_type else None
+        if expected and saved.model_type != expected:
+            raise ValueError(f"{path} holds a {saved.model_type!r} model, but --model_type {model_args.model_type} "
+                             f"asks for {expected!r}. Drop --model_type or pass a matching checkpoint.")
+        families = {config_class.model_type for config_class, _ in MODEL_TYPES.values()}
+        if saved.model_type not in families | {TRANSFORMERS_AST}:
+            raise ValueError(f"{path} holds a {saved.model_type!r} model; this script trains specformers' AST, MAST "
+                             "and ASiT (and converts transformers' AST checkpoints).")
+        model_class = ASTForAudioClassification if saved.model_type == TRANSFORMERS_AST \
+            else AutoModelForAudioClassification
+        mismatched = names is not None and saved.num_labels != len(names)
+        model = model_class.from_pretrained(path, problem_type=model_args.problem_type,
+                                            ignore_mismatched_sizes=mismatched, **labels)
+    else:
+        config_class, default_preset = MODEL_TYPES[model_args.model_type]
+        overrides = f"target_frames={extractor.target_frames}," + (model_args.config_overrides or "")
+        config = config_from_preset(config_class, model_args.config_name or default_preset, overrides)
+        for key, value in labels.items():
+            setattr(config, key, value)
+        config.problem_type = model_args.problem_type
+        model = AutoModelForAudioClassification.from_config(config)
+    if model.config.problem_type != model_args.problem_type:
+        raise ValueError(f"The model was trained for {model.config.problem_type}; pass --problem_type "
+                         f"{model.config.problem_type}.")
+    return model
+
+
+def main(argv=None):
+    model_args, data_args, feature_args, augment_args, training_args = parse_args(argv)
+    check_arguments(model_args, data_args, training_args)
+    # the collators read the raw audio and label columns, which the model's forward does not name
+    training_args.remove_unused_columns = False
+    training_args.label_names = ["labels"]
+    set_seed(training_args.seed)
+    problem_type, label_column = model_args.problem_type, data_args.label_column_name
+
+    train_dataset = eval_dataset = None
+    if training_args.do_train:
+        train_dataset = load_split(data_args, data_args.train_split_name, data_args.streaming,
+                                   data_args.max_train_samples)
+    if training_args.do_eval:
+        eval_dataset = load_split(data_args, data_args.eval_split_name, data_args.streaming, data_args.max_eval_samples)
+
+    extractor = build_extractor(model_args, data_args, feature_args)
+    names = discover_label_names(train_dataset, label_column, problem_type) if training_args.do_train else None
+    model = build_model(model_args, extractor, names)
+    if names is None:
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        if is_placeholder(model.config.id2label):
+            raise ValueError(f"{model_args.model_name_or_path} has no label names (it is an encoder or was not "
+                             "trained on named labels): evaluate a classifier saved by this script, or add --do_train.")
+
+    skipped = {"train": SkipCounter(), "eval": SkipCounter()}
+    collators = {}
+    for split, dataset, augment in (("train", train_dataset, augment_args), ("eval", eval_dataset, None)):
+        if dataset is None:
+            continue
+        split_name = data_args.train_split_name if split == "train" else data_args.eval_split_name
+        encoder = LabelEncoder(names, dataset.features[label_column] if dataset.features else None, problem_type,
+                               split_name)
+        if not data_args.streaming:
+            encoder.check(dataset, label_column)
+        collators[split] = ClassificationCollator(extractor, encoder, data_args.audio_column_name, label_column,
+                                                  skipped[split], augment)
+    if train_dataset is not None and data_args.streaming:
+        from datasets.distributed import split_dataset_by_node
+
+        train_dataset = split_dataset_by_node(train_dataset.shuffle(seed=training_args.seed,
+                                                                    buffer_size=data_args.shuffle_buffer_size),
+                                              rank=training_args.process_index, world_size=training_args.world_size)
+
+    trainer = ClassifierTrainer(
+        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        data_collator=collators.get("train") or collators["eval"], eval_collator=collators.get("eval"),
+        processing_class=extractor, compute_metrics=make_compute_metrics(problem_type), skipped=skipped,
+        streaming=data_args.streaming)
+
+    all_metrics = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        metrics = {**result.metrics, "train_skipped_clips": trainer.total_skipped("train")}
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+        all_metrics.update(metrics)
+    if training_args.do_eval:
+        prediction = trainer.predict(eval_dataset, metric_key_prefix="eval")
+        trainer.log_metrics("eval", prediction.metrics)
+        trainer.save_metrics("eval", prediction.metrics)
+        all_metrics.update(prediction.metrics)
+        if problem_type == SINGLE_LABEL and trainer.is_world_process_zero():
+            png, _ = write_confusion_report(prediction.predictions, prediction.label_ids, names,
+                                            training_args.output_dir)
+            print(f"Confusion matrix: {png}")
+    if training_args.do_train and trainer.is_world_process_zero():
+        write_card(trainer.model, extractor, model_args, data_args, all_metrics, argv, training_args.output_dir)
+    return all_metrics
+
+
+def write_card(model, extractor, model_args, data_args, metrics: dict, argv, output_dir: str) -> None:
+    """The model card (README.md) beside the saved weights, with the run's evaluation in its model-index."""
+    arguments = " ".join(sys.argv[1:] if argv is None else [str(a) for a in argv])
+    train_results = {key: metrics[key] for key in sorted(metrics) if key.startswith("train_") or key == "epoch"}
+    card = classifier_card(
+        model, extractor, model_path=output_dir, dataset_name=data_args.dataset_name,
+        dataset_config_name=data_args.dataset_config_name, eval_split=data_args.eval_split_name, metrics=metrics,
+        command=f"python -m specformers.training.train_classifier {arguments}",
+        base_model=model_args.model_name_or_path,
+        training_summary=f"Trained on the `{data_args.train_split_name}` split; the run's training figures:\n\n"
+                         f"```json\n{json.dumps(train_results, indent=1)}\n```")
+    card.save(os.path.join(output_dir, "README.md"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

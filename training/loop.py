@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from datasets import IterableDataset
 from tqdm.auto import tqdm
+from transformers import HfArgumentParser
 
 from .arguments import PretrainingArguments
 from .data import IndexedExamples, IndexedStream
@@ -306,3 +307,28 @@ def save_checkpoint(accelerator: Accelerator, model, args: PretrainingArguments,
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).config.save_pretrained(path)
     accelerator.print(f"Saved {path}")
+
+
+def run_pretraining(argument_classes: tuple, pretrain, argv=None):
+    """Parse a pretraining script's arguments (the 4th class is `PretrainingArguments`), run `pretrain(accelerator,
+    *arguments)` and release the processes cleanly, also when it fails."""
+    arguments = HfArgumentParser(argument_classes).parse_args_into_dataclasses(argv)
+    accelerator = make_accelerator(arguments[3])
+    try:
+        state = pretrain(accelerator, *arguments)
+    except BaseException:
+        release(accelerator, synchronize=False)
+        raise
+    release(accelerator)
+    return state
+
+
+def save_encoder(encoder, extractor, args: PretrainingArguments, state: TrainingState) -> None:
+    """The pretrained encoder and the feature extractor, ready for `...ForAudioClassification.from_pretrained`,
+    with a summary of the run."""
+    encoder.save_pretrained(args.output_dir)
+    extractor.save_pretrained(args.output_dir)
+    with open(os.path.join(args.output_dir, "pretraining_state.json"), "w") as f:
+        json.dump({"steps": state.step, "epochs_completed": state.epoch, "skipped_clips": state.skipped_clips,
+                   "parameter_checksums": state.parameter_checksums, "arguments": asdict(args)}, f, indent=2)
+    print(f"Saved the pretrained {type(encoder).__name__} encoder and feature extractor to {args.output_dir}")

@@ -9,20 +9,17 @@ are saved in --output_dir, so `ASiTForAudioClassification.from_pretrained(output
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
-from transformers import HfArgumentParser
 
 from ..configuration.configuration_asit import ASiTConfig
 from ..configuration.configuration_utils import config_from_preset
 from ..modeling.pretraining_asit import ASiTForPreTraining, gmml_corrupt
 from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
 from .data import ClipCollator, load_audio_dataset
-from .loop import make_accelerator, make_dataloader, make_optimizer, make_schedules, release, train
+from .loop import make_dataloader, make_optimizer, make_schedules, run_pretraining, save_encoder, train
 from .schedules import cosine_schedule, linear_warmup
 
 
@@ -75,16 +72,8 @@ def build_model(model_args: ModelArguments, extractor) -> ASiTForPreTraining:
 
 
 def main(argv=None):
-    parser = HfArgumentParser((DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, ASiTArguments))
-    arguments = parser.parse_args_into_dataclasses(argv)
-    accelerator = make_accelerator(arguments[3])
-    try:
-        state = pretrain(accelerator, *arguments)
-    except BaseException:
-        release(accelerator, synchronize=False)
-        raise
-    release(accelerator)
-    return state
+    arguments = (DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, ASiTArguments)
+    return run_pretraining(arguments, pretrain, argv)
 
 
 def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArguments, model_args: ModelArguments,
@@ -127,18 +116,8 @@ def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArgumen
                             after_optimizer_step)
     accelerator.wait_for_everyone()
     if finished and accelerator.is_main_process:
-        save_encoder(accelerator.unwrap_model(model), extractor, args, state)
+        save_encoder(accelerator.unwrap_model(model).teacher_vit, extractor, args, state)
     return state
-
-
-def save_encoder(model: ASiTForPreTraining, extractor, args, state) -> None:
-    """The teacher encoder and the feature extractor, ready for `ASiTForAudioClassification.from_pretrained`."""
-    model.teacher_vit.save_pretrained(args.output_dir)
-    extractor.save_pretrained(args.output_dir)
-    with open(os.path.join(args.output_dir, "pretraining_state.json"), "w") as f:
-        json.dump({"steps": state.step, "epochs_completed": state.epoch, "skipped_clips": state.skipped_clips,
-                   "parameter_checksums": state.parameter_checksums, "arguments": asdict(args)}, f, indent=2)
-    print(f"Saved the pretrained ASiT encoder and feature extractor to {args.output_dir}")
 
 
 if __name__ == "__main__":

@@ -10,15 +10,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from transformers import AutoConfig, AutoModel, HfArgumentParser
+from transformers import AutoConfig, AutoModel
 
 from ..configuration.configuration_ast import ASTConfig
 from ..configuration.configuration_mast import MASTConfig
@@ -29,7 +27,7 @@ from ..modeling.distributed import all_gather_variable
 from ..modeling.pretraining_ssmast import SSMASTForPreTraining
 from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
 from .data import ClipCollator, load_audio_dataset
-from .loop import make_accelerator, make_dataloader, make_optimizer, make_schedules, release, train
+from .loop import make_dataloader, make_optimizer, make_schedules, run_pretraining, save_encoder, train
 from .schedules import cosine_schedule
 
 BACKBONES = {"mast": (MASTConfig, "mast-small"), "ast": (ASTConfig, "ast-base")}
@@ -94,16 +92,8 @@ def build_model(model_args: ModelArguments, ssmast_args: SSMASTArguments, extrac
 
 
 def main(argv=None):
-    parser = HfArgumentParser((DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, SSMASTArguments))
-    arguments = parser.parse_args_into_dataclasses(argv)
-    accelerator = make_accelerator(arguments[3])
-    try:
-        state = pretrain(accelerator, *arguments)
-    except BaseException:
-        release(accelerator, synchronize=False)
-        raise
-    release(accelerator)
-    return state
+    arguments = (DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, SSMASTArguments)
+    return run_pretraining(arguments, pretrain, argv)
 
 
 def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArguments, model_args: ModelArguments,
@@ -152,18 +142,8 @@ def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArgumen
                             after_optimizer_step, stateful=(mixup,), on_log=on_log)
     accelerator.wait_for_everyone()
     if finished and accelerator.is_main_process:
-        save_encoder(accelerator.unwrap_model(model), extractor, args, state)
+        save_encoder(accelerator.unwrap_model(model).backbone, extractor, args, state)
     return state
-
-
-def save_encoder(model: SSMASTForPreTraining, extractor, args, state) -> None:
-    """The student encoder and the feature extractor, ready for `...ForAudioClassification.from_pretrained`."""
-    model.backbone.save_pretrained(args.output_dir)
-    extractor.save_pretrained(args.output_dir)
-    with open(os.path.join(args.output_dir, "pretraining_state.json"), "w") as f:
-        json.dump({"steps": state.step, "epochs_completed": state.epoch, "skipped_clips": state.skipped_clips,
-                   "parameter_checksums": state.parameter_checksums, "arguments": asdict(args)}, f, indent=2)
-    print(f"Saved the pretrained {type(model.backbone).__name__} encoder and feature extractor to {args.output_dir}")
 
 
 if __name__ == "__main__":

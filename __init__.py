@@ -19,6 +19,7 @@ from specformers.modeling.modeling_ast import ASTForAudioClassification, ASTMode
 from specformers.modeling.modeling_mast import MASTForAudioClassification, MASTModel
 from specformers.modeling.pretraining_asit import ASiTForPreTraining
 from specformers.modeling.pretraining_ssmast import SSMASTForPreTraining
+from specformers.long_audio import classify_long_audio
 from specformers.pipelines import SpectrogramAudioClassificationPipeline, register_pipeline
 
 __version__ = "0.1.0"
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "SpectrogramFeatureExtractor",
     "SpectrogramAudioClassificationPipeline",
+    "classify_long_audio",
     "ASTConfig",
     "ASTModel",
     "ASTForAudioClassification",

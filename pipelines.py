@@ -38,44 +38,46 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline):
     def preprocess(self, inputs):
         if not self._handles_audio():
             return super().preprocess(inputs)
-        audio, sampling_rate = self._decode(inputs)
+        audio, sampling_rate = decode_audio(inputs, self.feature_extractor.sampling_rate)
         processed = self.feature_extractor([audio], sampling_rate=sampling_rate, return_tensors="pt")
         if self.dtype is not None:
             processed = processed.to(dtype=self.dtype)
         return processed
 
-    def _decode(self, inputs) -> tuple[np.ndarray | torch.Tensor, int]:
-        """Any accepted input -> (samples, possibly multi-channel; their sampling rate)."""
-        if isinstance(inputs, os.PathLike):
-            inputs = os.fspath(inputs)
-        if isinstance(inputs, str):
-            if inputs.startswith(("http://", "https://")):
-                import httpx
 
-                inputs = httpx.get(inputs, follow_redirects=True).content
-            else:
-                with open(inputs, "rb") as f:
-                    inputs = f.read()
-        if isinstance(inputs, bytes):
-            try:
-                audio, rate = soundfile.read(io.BytesIO(inputs), dtype="float32")
-                return audio, rate
-            except soundfile.LibsndfileError:  # a format libsndfile cannot read: let ffmpeg try
-                return ffmpeg_read(inputs, self.feature_extractor.sampling_rate), self.feature_extractor.sampling_rate
-        torchcodec = sys.modules.get("torchcodec")
-        if torchcodec is not None and isinstance(inputs, torchcodec.decoders.AudioDecoder):
-            samples = inputs.get_all_samples()
-            return samples.data, samples.sample_rate
-        if isinstance(inputs, dict):
-            if "sampling_rate" not in inputs or not ("raw" in inputs or "array" in inputs):
-                raise ValueError("A dict input needs a 'raw' or 'array' key with the samples and a 'sampling_rate' "
-                                 f"key; got keys {sorted(inputs)}.")
-            audio = inputs["raw"] if "raw" in inputs else inputs["array"]
-            return audio, inputs["sampling_rate"]
-        if isinstance(inputs, (np.ndarray, torch.Tensor)):
-            return inputs, self.feature_extractor.sampling_rate
-        raise TypeError(f"Unsupported pipeline input of type {type(inputs).__name__}: pass a file path, bytes, an "
-                        "array or tensor, or {'array': ..., 'sampling_rate': ...}.")
+def decode_audio(inputs, default_rate: int) -> tuple[np.ndarray | torch.Tensor, int]:
+    """Any input the pipeline accepts -> (samples, possibly multi-channel; their sampling rate). Arrays and tensors
+    are taken to be at `default_rate`; files are read with soundfile (ffmpeg for formats libsndfile lacks)."""
+    if isinstance(inputs, os.PathLike):
+        inputs = os.fspath(inputs)
+    if isinstance(inputs, str):
+        if inputs.startswith(("http://", "https://")):
+            import httpx
+
+            inputs = httpx.get(inputs, follow_redirects=True).content
+        else:
+            with open(inputs, "rb") as f:
+                inputs = f.read()
+    if isinstance(inputs, bytes):
+        try:
+            audio, rate = soundfile.read(io.BytesIO(inputs), dtype="float32")
+            return audio, rate
+        except soundfile.LibsndfileError:  # a format libsndfile cannot read: let ffmpeg try
+            return ffmpeg_read(inputs, default_rate), default_rate
+    torchcodec = sys.modules.get("torchcodec")
+    if torchcodec is not None and isinstance(inputs, torchcodec.decoders.AudioDecoder):
+        samples = inputs.get_all_samples()
+        return samples.data, samples.sample_rate
+    if isinstance(inputs, dict):
+        if "sampling_rate" not in inputs or not ("raw" in inputs or "array" in inputs):
+            raise ValueError("A dict input needs a 'raw' or 'array' key with the samples and a 'sampling_rate' "
+                             f"key; got keys {sorted(inputs)}.")
+        audio = inputs["raw"] if "raw" in inputs else inputs["array"]
+        return audio, inputs["sampling_rate"]
+    if isinstance(inputs, (np.ndarray, torch.Tensor)):
+        return inputs, default_rate
+    raise TypeError(f"Unsupported pipeline input of type {type(inputs).__name__}: pass a file path, bytes, an "
+                    "array or tensor, or {'array': ..., 'sampling_rate': ...}.")
 
 
 def register_pipeline() -> None:

@@ -285,6 +285,11 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"return_tensors must be 'pt', 'np' or None; got {return_tensors!r}.")
         return BatchFeature({"input_values": values})
 
+    def mono_at_sampling_rate(self, audio, sampling_rate: int | None = None) -> torch.Tensor:
+        """One clip (any input `__call__` accepts for one item) -> 1-D float32 tensor at `self.sampling_rate`:
+        mixed to mono, integer PCM scaled, resampled; empty, NaN or too-short audio is a ValueError."""
+        return self._prepare_clip(audio, sampling_rate, 0, self.resample)
+
     def _prepare_clip(self, audio, rate: int | None, index: int, resample: bool) -> torch.Tensor:
         """One item -> 1-D float32 tensor at `self.sampling_rate`, or a ValueError naming the item."""
         clip = _to_mono_float(audio, index)

@@ -1,29 +1,35 @@
-"""Model cards for saved specformers models, built with `huggingface_hub.ModelCard` from the template in
-`templates/`: YAML metadata with a `model-index` of the run's real evaluation results, and a body saying what the
-model is, its input features, how it was trained and how to use it."""
+"""Model cards for saved specformers models, built with `huggingface_hub.ModelCard` from the templates in
+`templates/`: `model_card.md` for every model, plus one description per model family (`ast.md`, `mast.md`,
+`asit.md`) filled from the config. YAML metadata carries a `model-index` of the run's real evaluation results."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 
+import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 FAMILIES = {
     "specformers-ast": {
-        "name": "AST", "paper_title": "AST: Audio Spectrogram Transformer, Gong et al., Interspeech 2021",
+        "name": "AST", "template": "ast.md",
+        "paper_title": "AST: Audio Spectrogram Transformer, Gong et al., Interspeech 2021",
         "citation": "@inproceedings{gong21b_interspeech,\n  title = {{AST: Audio Spectrogram Transformer}},\n"
                     "  author = {Yuan Gong and Yu-An Chung and James Glass},\n"
                     "  booktitle = {Proc. Interspeech 2021}, pages = {571--575}, year = {2021}}"},
     "specformers-mast": {
-        "name": "MAST", "paper_title": "MAST: Multiscale Audio Spectrogram Transformers, Ghosh et al., ICASSP 2023",
+        "name": "MAST", "template": "mast.md",
+        "paper_title": "MAST: Multiscale Audio Spectrogram Transformers, Ghosh et al., ICASSP 2023",
         "citation": "@inproceedings{ghosh2023mast,\n  title = {{MAST: Multiscale Audio Spectrogram Transformers}},\n"
                     "  author = {Sreyan Ghosh and Ashish Seth and S. Umesh and Dinesh Manocha},\n"
                     "  booktitle = {ICASSP 2023}, year = {2023}}"},
     "specformers-asit": {
-        "name": "ASiT", "paper_title": "ASiT: Audio Spectrogram vIsion Transformer for General Audio "
-                                       "Representation, Atito et al., 2022",
+        "name": "ASiT", "template": "asit.md",
+        "paper_title": "ASiT: Audio Spectrogram vIsion Transformer for General Audio "
+                       "Representation, Atito et al., 2022",
         "citation": "@article{atito2022asit,\n  title = {{ASiT: Audio Spectrogram vIsion Transformer for General "
                     "Audio Representation}},\n  author = {Sara Atito and Muhammad Awais and Wenwu Wang and "
                     "Mark D. Plumbley and Josef Kittler},\n  journal = {arXiv preprint arXiv:2211.13189}, "
@@ -40,35 +46,94 @@ def eval_results_of(metrics: dict, prefix: str = "eval") -> dict[str, float]:
     return {key: float(metrics[f"{prefix}_{key}"]) for key in METRIC_TYPES if f"{prefix}_{key}" in metrics}
 
 
-def classifier_card(model, extractor, *, model_path: str, dataset_name: str, dataset_config_name: str | None = None,
-                    eval_split: str = "validation", metrics: dict | None = None, command: str | None = None,
-                    base_model: str | None = None, training_summary: str = "", license: str = "apache-2.0"
-                    ) -> ModelCard:
-    """The card of an audio classifier; `metrics` are the run's results (`eval_accuracy`, ...)."""
-    config = model.config
+def family_description(config) -> str:
+    """The family's template (`templates/ast.md`, ...) filled with this config's sizes."""
+    with open(os.path.join(TEMPLATES, FAMILIES[config.model_type]["template"])) as f:
+        return jinja2.Template(f.read()).render(config=config).strip()
+
+
+def dataset_label(dataset_name: str | None) -> str:
+    """A Hub dataset id as is; a local folder by its name."""
+    if not dataset_name:
+        return "unknown data"
+    return os.path.basename(os.path.normpath(dataset_name)) if os.path.isdir(dataset_name) else dataset_name
+
+
+def model_card(config, extractor, *, num_parameters: int, is_classifier: bool, model_path: str,
+               dataset_name: str | None, dataset_config_name: str | None = None, eval_split: str = "validation",
+               metrics: dict | None = None, command: str | None = None, base_model: str | None = None,
+               training_summary: str = "", license: str = "apache-2.0") -> ModelCard:
+    """The card of a classifier (`is_classifier`) or a pretrained encoder; `metrics` are the run's results
+    (`eval_accuracy`, ...) and become the `model-index`."""
     family = FAMILIES[config.model_type]
     results = eval_results_of(metrics or {})
-    dataset_label = os.path.basename(os.path.normpath(dataset_name)) if os.path.isdir(dataset_name) else dataset_name
+    data = dataset_label(dataset_name)
     eval_results = [
-        EvalResult(task_type="audio-classification", task_name="Audio classification", dataset_type=dataset_label,
-                   dataset_name=dataset_label, dataset_config=dataset_config_name, dataset_split=eval_split,
+        EvalResult(task_type="audio-classification", task_name="Audio classification", dataset_type=data,
+                   dataset_name=data, dataset_config=dataset_config_name, dataset_split=eval_split,
                    metric_type=METRIC_TYPES[key], metric_name=key, metric_value=value)
         for key, value in results.items()]
+    name = os.path.basename(os.path.normpath(model_path))
     card_data = ModelCardData(
-        library_name="transformers", pipeline_tag="audio-classification", license=license,
-        tags=["audio", "audio-classification", "specformers", family["name"].lower()],
-        datasets=None if os.path.isdir(dataset_name) else [dataset_name],
+        library_name="transformers", pipeline_tag="audio-classification" if is_classifier else "feature-extraction",
+        license=license, tags=["audio", "audio-classification" if is_classifier else "self-supervised",
+                               "specformers", family["name"].lower()],
+        datasets=[dataset_name] if dataset_name and not os.path.isdir(dataset_name) else None,
         metrics=sorted({METRIC_TYPES[key] for key in results}) or None,
-        base_model=base_model, model_name=os.path.basename(os.path.normpath(model_path)),
-        eval_results=eval_results or None)
-    multi = config.problem_type == "multi_label_classification"
-    trained_how = (f"fine-tuned from `{base_model}` on {dataset_label}." if base_model
-                   else f"trained from scratch on {dataset_label}.")
+        base_model=base_model, model_name=name, eval_results=eval_results or None)
+    if base_model:
+        trained_how = f"fine-tuned from `{base_model}` on {data}."
+    elif not dataset_name:
+        trained_how = "trained on data not recorded with it."
+    else:
+        trained_how = f"{'trained from scratch' if is_classifier else 'pretrained without labels'} on {data}."
+    labels = [config.id2label[i] for i in sorted(config.id2label)] if is_classifier else []
+    shown = ", ".join(f"`{label}`" for label in labels[:30]) + (f" and {len(labels) - 30} more" * (len(labels) > 30))
     return ModelCard.from_template(
-        card_data, template_path=os.path.join(TEMPLATES, "classifier.md"),
-        model_title=os.path.basename(os.path.normpath(model_path)), family=family,
-        num_parameters=f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M", trained_how=trained_how,
-        num_labels=config.num_labels, problem_kind="multi-label" if multi else "single-label",
+        card_data, template_path=os.path.join(TEMPLATES, "model_card.md"), model_title=name, family=family,
+        family_description=family_description(config), num_parameters=f"{num_parameters / 1e6:.2f} M",
+        is_classifier=is_classifier, trained_how=trained_how, num_labels=len(labels), label_list=shown,
+        problem_kind="multi-label" if config.problem_type == "multi_label_classification" else "single-label",
         results=results, eval_split=eval_split, extractor=extractor,
-        window_seconds=extractor.window_samples / extractor.sampling_rate,
-        command=command, training_summary=training_summary, model_path=model_path)
+        window_seconds=extractor.window_samples / extractor.sampling_rate, command=command,
+        training_summary=training_summary, model_path=model_path,
+        auto_class="AutoModelForAudioClassification" if is_classifier else "AutoModel")
+
+
+def classifier_card(model, extractor, **kwargs) -> ModelCard:
+    """The card of a trained audio classifier (see `model_card` for the keywords)."""
+    return model_card(model.config, extractor, num_parameters=sum(p.numel() for p in model.parameters()),
+                      is_classifier=True, **kwargs)
+
+
+def encoder_card(encoder, extractor, **kwargs) -> ModelCard:
+    """The card of a pretrained encoder (see `model_card` for the keywords)."""
+    return model_card(encoder.config, extractor, num_parameters=sum(p.numel() for p in encoder.parameters()),
+                      is_classifier=False, **kwargs)
+
+
+def card_for_saved_model(model_dir: str) -> ModelCard:
+    """A card for a saved model folder that has none, from its config, extractor and `all_results.json` (if
+    there is one); the weights are counted from the safetensors headers."""
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    from ..feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
+
+    config = AutoConfig.from_pretrained(model_dir)
+    extractor = SpectrogramFeatureExtractor.from_pretrained(model_dir)
+    num_parameters = 0
+    for name in os.listdir(model_dir):
+        if name.endswith(".safetensors"):
+            with safe_open(os.path.join(model_dir, name), "pt") as f:
+                num_parameters += sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
+    results_path = os.path.join(model_dir, "all_results.json")
+    metrics = None
+    if os.path.isfile(results_path):
+        with open(results_path) as f:
+            metrics = json.load(f)
+    is_classifier = any(a.endswith("ForAudioClassification") for a in config.architectures or [])
+    return model_card(config, extractor, num_parameters=num_parameters, is_classifier=is_classifier,
+                      model_path=model_dir, dataset_name=None, metrics=metrics,
+                      training_summary="Not recorded: this card was written afterwards from the saved folder.")
+

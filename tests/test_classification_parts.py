@@ -1,6 +1,7 @@
 """The pieces of the classifier script, each against hand-computed values: shipped metric modules, confusion report,
 AST's augmentations, label encoding and the collator."""
 
+import json
 import math
 
 import numpy as np
@@ -141,3 +142,24 @@ def test_streamed_training_data_is_reshuffled_every_epoch():
         loader.set_epoch(epoch)
         orders.append(next(iter(loader)))
     assert sorted(orders[0]) == list(range(32)) and orders[0] != orders[1] and orders[0] == orders[2]
+
+
+def test_plot_losses_reads_both_log_kinds_and_explains_a_wrong_folder(tmp_path):
+    from specformers.training.plot_losses import curves, plot_losses, read_log
+
+    (tmp_path / "pre").mkdir()
+    (tmp_path / "pre" / "train_log.jsonl").write_text(
+        "\n".join(json.dumps({"step": s, "epoch": 0, "loss": 3.0 / s, "global": 1.0 / s, "learning_rate": 1e-4})
+                  for s in (1, 2, 3)))
+    assert set(curves(read_log(tmp_path / "pre"))) == {"loss", "global"}
+    (tmp_path / "clf").mkdir()
+    (tmp_path / "clf" / "trainer_state.json").write_text(json.dumps({"log_history": [
+        {"step": 5, "loss": 1.0, "grad_norm": 2.0}, {"step": 5, "eval_loss": 0.9, "eval_accuracy": 0.5,
+                                                     "eval_runtime": 0.1},
+        {"step": 5, "train_runtime": 3.0, "train_loss": 1.0}]}))
+    series = curves(read_log(tmp_path / "clf"))
+    assert series == {"loss": ([5], [1.0]), "eval_loss": ([5], [0.9]), "eval_accuracy": ([5], [0.5])}
+    assert plot_losses(tmp_path / "clf", str(tmp_path / "clf" / "curves.png")).endswith("curves.png")
+    assert (tmp_path / "clf" / "curves.png").stat().st_size > 5_000
+    with pytest.raises(FileNotFoundError, match="neither train_log.jsonl"):
+        read_log(tmp_path)

@@ -42,6 +42,9 @@ def test_pretrains_skips_corrupt_clips_and_exports_the_teacher(corpus, tmp_path)
     classifier = ASiTForAudioClassification.from_pretrained(out, num_labels=3)
     assert classifier.config.target_frames == 96
     assert (out / "preprocessor_config.json").exists()
+    card = (out / "README.md").read_text()
+    assert "python -m specformers.training.pretrain_asit --dataset_name" in card and "ASiT" in card
+    assert "2 unreadable clips skipped" in card
     logits = classifier(torch.randn(2, 96, 128)).logits
     assert logits.shape == (2, 3) and torch.isfinite(logits).all()
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 import torch
 from training_helpers import read_log, run_main
 
@@ -80,6 +81,9 @@ def test_two_processes_see_the_whole_global_batch_as_negatives(corpus, tmp_path)
     assert double.returncode == 0, double.stderr[-3000:]
     summary = json.loads((tmp_path / "double" / "pretraining_state.json").read_text())
     assert len(summary["parameter_checksums"]) == 2 and len(set(summary["parameter_checksums"])) == 1
+    card = (tmp_path / "double" / "README.md").read_text()  # the encoder's card, written by the main process
+    assert yaml.safe_load(card.split("---")[1])["pipeline_tag"] == "feature-extraction"
+    assert "pretrain_ssmast" in card and "@inproceedings{ghosh2023mast" in card and "3 optimizer steps" in card
     single_log, double_log = read_log(tmp_path / "single"), read_log(tmp_path / "double")
     assert len(single_log) == len(double_log) == 3
     for one, two in zip(single_log, double_log):

@@ -1,17 +1,41 @@
-"""The README's main command, shortened: it trains, saves, and classifies through the pipeline."""
+"""The README's main command, shortened (a few steps instead of hundreds): every stage runs on the shipped corpus
+and leaves its files where the summary says. The full-length run is `make quickstart` (CI runs it too)."""
 
 import json
+
+import pyarrow.parquet as pq
+import yaml
 
 from specformers import quickstart
 
 
-def test_quickstart_runs_end_to_end(tmp_path, capsys):
-    quickstart.main(["--output_dir", str(tmp_path), "--steps", "2"])
-    model_dir = tmp_path / "tiny-ast-tones"
-    config = json.loads((model_dir / "config.json").read_text())
-    assert config["model_type"] == "specformers-ast"
-    assert set(config["id2label"].values()) == {"low", "middle", "high"}
-    assert (model_dir / "preprocessor_config.json").exists() and (model_dir / "model.safetensors").exists()
+def test_shipped_corpus_has_the_documented_splits():
+    for split, count in (("train", 360), ("validation", 72), ("test", 72)):
+        table = pq.read_table(f"{quickstart.CORPUS}/{split}.parquet")
+        assert table.num_rows == count and set(table.column_names) == {"audio", "label", "voice"}
+        assert sorted(set(table.column("label").to_pylist())) == ["down", "left", "no", "right", "up", "yes"]
+    voices = {split: set(pq.read_table(f"{quickstart.CORPUS}/{split}.parquet").column("voice").to_pylist())
+              for split in ("train", "validation", "test")}
+    assert not voices["train"] & voices["test"] and not voices["train"] & voices["validation"]
+
+
+def test_quickstart_runs_every_step(tmp_path, capsys):
+    quickstart.main(["--output_dir", str(tmp_path), "--pretrain_steps", "3", "--finetune_steps", "4"])
+    encoder, classifier = tmp_path / "asit-pretrained", tmp_path / "asit-keywords"
+    assert json.loads((encoder / "config.json").read_text())["model_type"] == "specformers-asit"
+    encoder_card = yaml.safe_load((encoder / "README.md").read_text().split("---")[1])
+    assert encoder_card["pipeline_tag"] == "feature-extraction"
+    for picture in (encoder / "loss_curves.png", encoder / "gmml_reconstruction.png",
+                    classifier / "loss_curves.png", classifier / "eval_confusion_matrix.png",
+                    classifier / "test" / "eval_confusion_matrix.png"):
+        assert picture.stat().st_size > 10_000, picture
+    card = yaml.safe_load((classifier / "README.md").read_text().split("---")[1])
+    assert card["base_model"] == str(encoder)
+    results = json.loads((classifier / "all_results.json").read_text())
+    assert card["model-index"][0]["results"][0]["metrics"][0]["value"] == results["eval_accuracy"]
+    assert (tmp_path / "asit-keywords-hub" / "modeling_asit.py").exists()
     printed = capsys.readouterr().out
-    assert "through pipeline('audio-classification')" in printed
-    assert sum(label in printed for label in ("low:", "middle:", "high:")) == 3
+    assert "$ python -m specformers.training.pretrain_asit --dataset_name" in printed
+    assert "through pipeline('audio-classification')" in printed and "window by window" in printed
+    test_accuracy = json.loads((classifier / "test" / "all_results.json").read_text())["eval_accuracy"]
+    assert f"Test accuracy {test_accuracy:.3f}" in printed

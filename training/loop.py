@@ -13,6 +13,8 @@ import json
 import math
 import os
 import re
+import shlex
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -24,6 +26,7 @@ from datasets import IterableDataset
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
+from ..hub_cards.model_card import encoder_card
 from .arguments import PretrainingArguments
 from .data import IndexedExamples, IndexedStream
 from .schedules import cosine_schedule
@@ -311,11 +314,16 @@ def save_checkpoint(accelerator: Accelerator, model, args: PretrainingArguments,
 
 def run_pretraining(argument_classes: tuple, pretrain, argv=None):
     """Parse a pretraining script's arguments (the 4th class is `PretrainingArguments`), run `pretrain(accelerator,
-    *arguments)` and release the processes cleanly, also when it fails."""
+    *arguments, command=...)` (the command line, for the model card) and release the processes cleanly, also when
+    it fails."""
     arguments = HfArgumentParser(argument_classes).parse_args_into_dataclasses(argv)
     accelerator = make_accelerator(arguments[3])
+    words = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    spec = sys.modules[pretrain.__module__].__spec__  # under `python -m` the module is __main__; its spec has the name
+    script = spec.name if spec else pretrain.__module__
+    command = " ".join([f"python -m {script}", *map(shlex.quote, words)])
     try:
-        state = pretrain(accelerator, *arguments)
+        state = pretrain(accelerator, *arguments, command=command)
     except BaseException:
         release(accelerator, synchronize=False)
         raise
@@ -323,12 +331,19 @@ def run_pretraining(argument_classes: tuple, pretrain, argv=None):
     return state
 
 
-def save_encoder(encoder, extractor, args: PretrainingArguments, state: TrainingState) -> None:
+def save_encoder(encoder, extractor, args: PretrainingArguments, state: TrainingState, data_args, command: str
+                 ) -> None:
     """The pretrained encoder and the feature extractor, ready for `...ForAudioClassification.from_pretrained`,
-    with a summary of the run."""
+    with a summary of the run and the model card."""
     encoder.save_pretrained(args.output_dir)
     extractor.save_pretrained(args.output_dir)
     with open(os.path.join(args.output_dir, "pretraining_state.json"), "w") as f:
         json.dump({"steps": state.step, "epochs_completed": state.epoch, "skipped_clips": state.skipped_clips,
                    "parameter_checksums": state.parameter_checksums, "arguments": asdict(args)}, f, indent=2)
-    print(f"Saved the pretrained {type(encoder).__name__} encoder and feature extractor to {args.output_dir}")
+    summary = (f"Pretrained without labels on the `{data_args.train_split_name}` split for {state.step} optimizer "
+               f"steps ({state.epoch} epochs completed; {state.skipped_clips} unreadable clips skipped); the losses "
+               f"of the run are in its `train_log.jsonl`.")
+    encoder_card(encoder, extractor, model_path=args.output_dir, dataset_name=data_args.dataset_name,
+                 dataset_config_name=data_args.dataset_config_name, command=command,
+                 training_summary=summary).save(os.path.join(args.output_dir, "README.md"))
+    print(f"Saved the pretrained {type(encoder).__name__} encoder, feature extractor and card to {args.output_dir}")

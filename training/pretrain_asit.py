@@ -77,7 +77,7 @@ def main(argv=None):
 
 
 def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArguments, model_args: ModelArguments,
-             args: PretrainingArguments, asit_args: ASiTArguments):
+             args: PretrainingArguments, asit_args: ASiTArguments, command: str = ""):
     extractor = feature_args.build(default_preset="asit")
     model = build_model(model_args, extractor)
     config = model.config
@@ -116,7 +116,7 @@ def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArgumen
                             after_optimizer_step)
     accelerator.wait_for_everyone()
     if finished and accelerator.is_main_process:
-        save_encoder(accelerator.unwrap_model(model).teacher_vit, extractor, args, state)
+        save_encoder(accelerator.unwrap_model(model).teacher_vit, extractor, args, state, data_args, command)
     return state
 
 

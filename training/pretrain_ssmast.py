@@ -97,7 +97,7 @@ def main(argv=None):
 
 
 def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArguments, model_args: ModelArguments,
-             args: PretrainingArguments, ssmast_args: SSMASTArguments):
+             args: PretrainingArguments, ssmast_args: SSMASTArguments, command: str = ""):
     extractor = feature_args.build(default_preset="audioset")
     model = build_model(model_args, ssmast_args, extractor)
     config = model.config
@@ -142,7 +142,7 @@ def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArgumen
                             after_optimizer_step, stateful=(mixup,), on_log=on_log)
     accelerator.wait_for_everyone()
     if finished and accelerator.is_main_process:
-        save_encoder(accelerator.unwrap_model(model).backbone, extractor, args, state)
+        save_encoder(accelerator.unwrap_model(model).backbone, extractor, args, state, data_args, command)
     return state
 
 

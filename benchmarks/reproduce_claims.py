@@ -1,0 +1,249 @@
+"""Do the papers' central claims hold at small scale? Tiny models, CPU, corpora made with make_corpus.py.
+
+Claims (the seed papers):
+  1. MAST beats AST at equal (here: random) initialisation (MAST paper, Table 1).
+  2. SS-MAST pretraining improves AST and MAST over no pretraining; patch-drop adds about 0.5 points.
+  3. ASiT's full objective beats GMML reconstruction alone, which beats no pretraining (ASiT ablation).
+
+Every arm gets the same budget: `--pretrain_steps` of pretraining on the task's training split (labels unused),
+then `--finetune_steps` of supervised training, then the test split (voices / soundfonts never seen in training)
+is scored. Each finished run is appended to `runs.jsonl` in the output folder, so an interrupted run picks up
+where it stopped; the table (`claims_table.md`) and the bar chart (`claims_bars.png`) are rebuilt from that file.
+
+    python benchmarks/reproduce_claims.py --kws corpus/kws --notes corpus/notes           # full: hours on 2 cores
+    python benchmarks/reproduce_claims.py --kws corpus/kws --quick                        # spot check: < 15 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VIT = "hidden_size=128,num_hidden_layers=4,num_attention_heads=4,intermediate_size=512"
+FEATURES = ["--feature_extractor_preset", "speech_commands", "--target_frames", 96]
+
+# arm -> (family, pretraining: None | ("ssmast", patch_drop_rate) | ("asit", config overrides of the objective))
+ARMS = {
+    "AST": ("ast", None),
+    "MAST": ("mast", None),
+    "AST + SS-MAST": ("ast", ("ssmast", 0.2)),
+    "AST + SS-MAST, no patch-drop": ("ast", ("ssmast", 0.0)),
+    "MAST + SS-MAST": ("mast", ("ssmast", 0.2)),
+    "MAST + SS-MAST, no patch-drop": ("mast", ("ssmast", 0.0)),
+    "ASiT": ("asit", None),
+    "ASiT + GMML reconstruction only": ("asit", ("asit", ",global_loss_weight=0.0,local_loss_weight=0.0")),
+    "ASiT + full objective": ("asit", ("asit", "")),
+}
+SCRATCH = {"ast": ["--model_type", "ast", "--config_name", "ast-tiny", "--config_overrides", VIT],
+           "mast": ["--model_type", "mast", "--config_name", "mast-tiny"],
+           "asit": ["--model_type", "asit", "--config_name", "asit-tiny", "--config_overrides", VIT]}
+# claim -> list of (better arm, worse arm) whose mean test accuracies it predicts
+CLAIMS = {
+    "1. MAST beats AST from random initialisation": [("MAST", "AST")],
+    "2a. SS-MAST pretraining beats no pretraining": [("AST + SS-MAST", "AST"), ("MAST + SS-MAST", "MAST")],
+    "2b. patch-drop adds to SS-MAST": [("AST + SS-MAST", "AST + SS-MAST, no patch-drop"),
+                                       ("MAST + SS-MAST", "MAST + SS-MAST, no patch-drop")],
+    "3a. ASiT's full objective beats reconstruction alone": [("ASiT + full objective",
+                                                              "ASiT + GMML reconstruction only")],
+    "3b. ASiT reconstruction alone beats no pretraining": [("ASiT + GMML reconstruction only", "ASiT")],
+}
+
+
+def pretrain_argv(family: str, pretraining: tuple, data: str, out: str, steps: int, seed: int) -> tuple[str, list]:
+    """(script module, argv) of an arm's pretraining run."""
+    common = ["--dataset_name", data, "--output_dir", out, *FEATURES, "--per_device_train_batch_size", 32,
+              "--max_steps", steps, "--warmup_steps", max(1, steps // 10), "--logging_steps", max(1, steps // 20),
+              "--dataloader_num_workers", 1, "--seed", seed]
+    kind, setting = pretraining
+    if kind == "ssmast":
+        size = ["--config_name", "mast-tiny"] if family == "mast" else ["--config_name", "ast-tiny",
+                                                                         "--config_overrides", VIT]
+        return "specformers.training.pretrain_ssmast", [*common, "--backbone", family, *size, "--learning_rate",
+                                                         3e-4, "--patch_drop_rate", setting]
+    return "specformers.training.pretrain_asit", [
+        *common, "--config_name", "asit-tiny", "--config_overrides", VIT + setting, "--learning_rate", 5e-4,
+        "--teacher_temperature_warmup_steps", max(1, steps // 5), "--teacher_momentum", 0.99]
+
+
+def finetune_argv(start: list, data: str, out: str, steps: int, seed: int) -> list:
+    """train_classifier arguments: train `steps`, then score the test split."""
+    return [*start, "--dataset_name", data, "--output_dir", out, *FEATURES, "--do_train", "--do_eval",
+            "--eval_split_name", "test", "--max_steps", steps, "--per_device_train_batch_size", 32,
+            "--learning_rate", 3e-4, "--weight_decay", 0.05, "--warmup_steps", max(1, steps // 10),
+            "--lr_scheduler_type", "cosine", "--noise", "--logging_steps", max(1, steps // 10),
+            "--eval_strategy", "no", "--save_strategy", "no", "--dataloader_num_workers", 2, "--seed", seed,
+            "--report_to", "none", "--disable_tqdm", "true"]
+
+
+def machine() -> str:
+    """CPU model and core count, for the report."""
+    model = platform.machine()
+    if os.path.isfile("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def run_main(module: str, argv: list):
+    import importlib
+
+    return importlib.import_module(module).main([str(a) for a in argv])
+
+
+def run_arm(task: str, data: str, arm: str, seed: int, args, work: str) -> dict:
+    """Pretrain (if the arm does), fine-tune, score the test split: one record of runs.jsonl."""
+    family, pretraining = ARMS[arm]
+    slug = f"{task}-{arm}-{seed}".replace(" ", "_").replace(",", "").replace("+", "plus")
+    start, began = SCRATCH[family], time.time()
+    if pretraining is not None:
+        encoder = os.path.join(work, slug, "encoder")
+        module, argv = pretrain_argv(family, pretraining, data, encoder, args.pretrain_steps, seed)
+        run_main(module, argv)
+        start = ["--model_name_or_path", encoder]
+    metrics = run_main("specformers.training.train_classifier",
+                       finetune_argv(start, data, os.path.join(work, slug, "classifier"), args.finetune_steps, seed))
+    return {"task": task, "arm": arm, "seed": seed, "test_accuracy": metrics["eval_accuracy"],
+            "test_skipped_clips": metrics["eval_skipped_clips"], "pretrain_steps": args.pretrain_steps if pretraining
+            else 0, "finetune_steps": args.finetune_steps, "wall_seconds": round(time.time() - began, 1)}
+
+
+def read_runs(path: str) -> list[dict]:
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def summarise(runs: list[dict]) -> dict[tuple[str, str], tuple[float, float, int]]:
+    """(task, arm) -> (mean, std, seeds) of the test accuracy."""
+    groups = {}
+    for run in runs:
+        groups.setdefault((run["task"], run["arm"]), []).append(run["test_accuracy"])
+    return {key: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v))
+            for key, v in groups.items()}
+
+
+def verdicts(summary: dict, task: str) -> list[tuple[str, str]]:
+    """(claim, verdict with the numbers) for every claim whose arms ran on `task`."""
+    lines = []
+    for claim, pairs in CLAIMS.items():
+        parts, held = [], []
+        for better, worse in pairs:
+            if (task, better) not in summary or (task, worse) not in summary:
+                continue
+            (b, b_std, b_n), (w, w_std, w_n) = summary[(task, better)], summary[(task, worse)]
+            held.append(b > w)
+            if min(b_n, w_n) < 2:
+                spread = "one seed, no spread to compare with"
+            else:
+                spread = f"{'within' if abs(b - w) <= max(b_std, w_std) else 'beyond'} one std"
+            parts.append(f"{better} {b:.3f} vs {worse} {w:.3f} ({b - w:+.3f}, {spread})")
+        if held:
+            verdict = "held" if all(held) else "did not hold" if not any(held) else "held in part"
+            lines.append((claim, f"**{verdict}**: " + "; ".join(parts)))
+    return lines
+
+
+def write_report(runs: list[dict], out: str, header: str) -> None:
+    """claims_table.md and claims_bars.png from all finished runs."""
+    summary = summarise(runs)
+    tasks = sorted({task for task, _ in summary})
+    dates = sorted(r["date"] for r in runs)
+    total = sum(r["wall_seconds"] for r in runs) / 3600
+    lines = [header, "", f"{len(runs)} runs from {dates[0]} to {dates[-1]}, {total:.2f} h of wall time in all.", ""]
+    for task in tasks:
+        lines += [f"### {task}", "", "| arm | test accuracy (mean +- std) | seeds | wall time per run |",
+                  "|---|---|---|---|"]
+        for arm in ARMS:
+            if (task, arm) in summary:
+                mean, std, n = summary[(task, arm)]
+                wall = statistics.mean(r["wall_seconds"] for r in runs if r["task"] == task and r["arm"] == arm)
+                lines.append(f"| {arm} | {mean:.3f} +- {std:.3f} | {n} | {wall / 60:.1f} min |")
+        lines += ["", "| claim | at this scale |", "|---|---|"]
+        lines += [f"| {claim} | {verdict} |" for claim, verdict in verdicts(summary, task)]
+        lines.append("")
+    with open(os.path.join(out, "claims_table.md"), "w") as f:
+        f.write("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 5), squeeze=False)
+    for axis, task in zip(axes[0], tasks):
+        arms = [arm for arm in ARMS if (task, arm) in summary]
+        means = [summary[(task, arm)][0] for arm in arms]
+        stds = [summary[(task, arm)][1] for arm in arms]
+        colors = [{"ast": "tab:blue", "mast": "tab:orange", "asit": "tab:green"}[ARMS[arm][0]] for arm in arms]
+        axis.barh(range(len(arms)), means, xerr=stds, color=colors, capsize=3)
+        axis.set_yticks(range(len(arms)), arms)
+        axis.invert_yaxis()
+        axis.set(xlim=(0, 1), xlabel="test accuracy (mean +- std over seeds)", title=task)
+    figure.tight_layout()
+    figure.savefig(os.path.join(out, "claims_bars.png"), dpi=100)
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kws", help="kws/ folder of make_corpus.py (keyword spotting)")
+    parser.add_argument("--notes", help="notes/ folder of make_corpus.py (instrument families)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--pretrain_steps", type=int, default=300)
+    parser.add_argument("--finetune_steps", type=int, default=600)
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
+    parser.add_argument("--quick", action="store_true",
+                        help="one seed, 30 pretraining and 60 fine-tuning steps: a spot check in minutes")
+    parser.add_argument("--output_dir", help="results folder (default benchmarks/results/claims[_quick])")
+    parser.add_argument("--work_dir", default="claims_runs", help="models of the runs (not kept in git)")
+    parser.add_argument("--report_only", action="store_true", help="rebuild the table and chart from runs.jsonl")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.pretrain_steps, args.finetune_steps = args.seeds[:1], 30, 60
+    tasks = {name: path for name, path in (("kws", args.kws), ("notes", args.notes)) if path}
+    if not tasks:
+        parser.error("give --kws and/or --notes (folders written by ../shared/tools/make_corpus.py)")
+    out = args.output_dir or os.path.join(HERE, "results", "claims_quick" if args.quick else "claims")
+    os.makedirs(out, exist_ok=True)
+    runs_path = os.path.join(out, "runs.jsonl")
+    runs = read_runs(runs_path)
+    other = [r for r in runs if r["finetune_steps"] != args.finetune_steps
+             or r["pretrain_steps"] not in (0, args.pretrain_steps)]
+    if other:
+        raise SystemExit(f"{runs_path} holds runs with other step budgets ({other[0]['pretrain_steps']} + "
+                         f"{other[0]['finetune_steps']}); give another --output_dir to keep both.")
+    done = {(r["task"], r["arm"], r["seed"]) for r in runs}
+    command = " ".join(a for a in (sys.argv[1:] if argv is None else map(str, argv)) if a != "--report_only")
+    header = (f"Claims at small scale on {machine()}, torch {torch.__version__}: {args.pretrain_steps} pretraining "
+              f"+ {args.finetune_steps} fine-tuning steps of 32 clips per arm, then the test split (unseen voices "
+              f"/ soundfonts). Command: `python benchmarks/reproduce_claims.py {command}`.")
+    for task, data in ({} if args.report_only else tasks).items():
+        for seed in args.seeds:
+            for arm in args.arms:
+                if (task, arm, seed) in done:
+                    continue
+                record = run_arm(task, data, arm, seed, args, args.work_dir)
+                record["date"] = time.strftime("%Y-%m-%d %H:%M")
+                with open(runs_path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                runs.append(record)
+                print(f"[claims] {task} / {arm} / seed {seed}: test accuracy {record['test_accuracy']:.3f} "
+                      f"({record['wall_seconds'] / 60:.1f} min)", flush=True)
+                write_report(runs, out, header)
+    if runs:
+        write_report(runs, out, header)
+        with open(os.path.join(out, "claims_table.md")) as f:
+            print(f.read())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""benchmarks/reproduce_claims.py at toy budgets on the shipped keyword corpus: every kind of arm runs (scratch,
+SS-MAST, ASiT reconstruction-only), results are appended and resumed, the table and chart are written."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+from specformers.quickstart import CORPUS
+
+BENCHMARK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+                         "reproduce_claims.py")
+
+
+@pytest.fixture(scope="module")
+def claims():
+    spec = importlib.util.spec_from_file_location("reproduce_claims", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_arms_run_resume_and_report(claims, tmp_path, capsys):
+    argv = ["--kws", CORPUS, "--seeds", "0", "--pretrain_steps", "2", "--finetune_steps", "2", "--output_dir",
+            str(tmp_path / "out"), "--work_dir", str(tmp_path / "work"),
+            "--arms", "AST", "MAST + SS-MAST", "ASiT + GMML reconstruction only"]
+    claims.main(argv)
+    runs = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    assert [r["arm"] for r in runs] == ["AST", "MAST + SS-MAST", "ASiT + GMML reconstruction only"]
+    assert all(0 <= r["test_accuracy"] <= 1 and r["test_skipped_clips"] == 0 for r in runs)
+    assert [r["pretrain_steps"] for r in runs] == [0, 2, 2]
+    encoder = json.loads((tmp_path / "work" / "kws-ASiT_plus_GMML_reconstruction_only-0" / "encoder" /
+                          "config.json").read_text())
+    assert encoder["global_loss_weight"] == 0.0 and encoder["local_loss_weight"] == 0.0
+    assert json.loads((tmp_path / "work" / "kws-MAST_plus_SS-MAST-0" / "classifier" / "config.json").read_text()
+                      )["model_type"] == "specformers-mast"
+
+    capsys.readouterr()
+    claims.main(argv + ["MAST"])  # the three finished runs are kept, only the new arm runs
+    runs = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    assert [r["arm"] for r in runs][-1] == "MAST" and len(runs) == 4
+    table = (tmp_path / "out" / "claims_table.md").read_text()
+    assert "| 1. MAST beats AST from random initialisation |" in table
+    assert (tmp_path / "out" / "claims_bars.png").stat().st_size > 10_000
+    assert "[claims] kws / MAST / seed 0" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit, match="other step budgets"):
+        claims.main([a if a != "2" else "3" for a in argv])

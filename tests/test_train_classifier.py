@@ -96,6 +96,8 @@ def test_trains_from_scratch_and_writes_results_card_and_report(trained, tones):
     scores = {m["type"]: m["value"] for m in metadata["model-index"][0]["results"][0]["metrics"]}
     assert scores == {"accuracy": results["eval_accuracy"]}  # 3 classes: no top-5 accuracy
     assert "train_classifier" in card_text and "@inproceedings{gong21b_interspeech" in card_text
+    steps = json.loads((out / "trainer_state.json").read_text())["global_step"]
+    assert f"split for {steps} optimizer steps" in card_text
 
     report = json.loads((out / "eval_per_class.json").read_text())
     assert sum(map(sum, report["confusion_matrix"])) == 6 and report["labels"] == ["noise", "sweep", "tone"]

@@ -295,11 +295,12 @@ def main(argv=None):
                                             training_args.output_dir)
             print(f"Confusion matrix: {png}")
     if training_args.do_train and trainer.is_world_process_zero():
-        write_card(trainer.model, extractor, model_args, data_args, all_metrics, argv, training_args.output_dir)
+        write_card(trainer.model, extractor, model_args, data_args, all_metrics, argv, training_args.output_dir,
+                   trainer.state.global_step)
     return all_metrics
 
 
-def write_card(model, extractor, model_args, data_args, metrics: dict, argv, output_dir: str) -> None:
+def write_card(model, extractor, model_args, data_args, metrics: dict, argv, output_dir: str, steps: int) -> None:
     """The model card (README.md) beside the saved weights, with the run's evaluation in its model-index."""
     arguments = " ".join(sys.argv[1:] if argv is None else [str(a) for a in argv])
     train_results = {key: metrics[key] for key in sorted(metrics) if key.startswith("train_") or key == "epoch"}
@@ -308,7 +309,8 @@ def write_card(model, extractor, model_args, data_args, metrics: dict, argv, out
         dataset_config_name=data_args.dataset_config_name, eval_split=data_args.eval_split_name, metrics=metrics,
         command=f"python -m specformers.training.train_classifier {arguments}",
         base_model=model_args.model_name_or_path,
-        training_summary=f"Trained on the `{data_args.train_split_name}` split; the run's training figures:\n\n"
+        training_summary=f"Trained on the `{data_args.train_split_name}` split for {steps} optimizer steps; the "
+                         f"run's training figures:\n\n"
                          f"```json\n{json.dumps(train_results, indent=1)}\n```")
     card.save(os.path.join(output_dir, "README.md"))
 

@@ -27,6 +27,8 @@ import time
 
 import torch
 
+from specformers.quickstart import run_step  # runs a script's main in this process, printing its command line
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIT = "hidden_size=128,num_hidden_layers=4,num_attention_heads=4,intermediate_size=512"
 FEATURES = ["--feature_extractor_preset", "speech_commands", "--target_frames", 96]
@@ -93,12 +95,6 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
-def run_main(module: str, argv: list):
-    import importlib
-
-    return importlib.import_module(module).main([str(a) for a in argv])
-
-
 def run_arm(task: str, data: str, arm: str, seed: int, args, work: str) -> dict:
     """Pretrain (if the arm does), fine-tune, score the test split: one record of runs.jsonl."""
     family, pretraining = ARMS[arm]
@@ -107,9 +103,9 @@ def run_arm(task: str, data: str, arm: str, seed: int, args, work: str) -> dict:
     if pretraining is not None:
         encoder = os.path.join(work, slug, "encoder")
         module, argv = pretrain_argv(family, pretraining, data, encoder, args.pretrain_steps, seed)
-        run_main(module, argv)
+        run_step(f"{slug}: pretraining", module, argv)
         start = ["--model_name_or_path", encoder]
-    metrics = run_main("specformers.training.train_classifier",
+    metrics = run_step(f"{slug}: fine-tuning and test", "specformers.training.train_classifier",
                        finetune_argv(start, data, os.path.join(work, slug, "classifier"), args.finetune_steps, seed))
     return {"task": task, "arm": arm, "seed": seed, "test_accuracy": metrics["eval_accuracy"],
             "test_skipped_clips": metrics["eval_skipped_clips"], "pretrain_steps": args.pretrain_steps if pretraining
@@ -132,23 +128,38 @@ def summarise(runs: list[dict]) -> dict[tuple[str, str], tuple[float, float, int
             for key, v in groups.items()}
 
 
+def compare(better: tuple, worse: tuple) -> tuple[str, str]:
+    """Outcome of one predicted ordering of two arms' (mean, std, seeds): "held", "reversed", "within noise" (the
+    difference is within twice its standard error over seeds) or "one seed"; and the numbers behind it."""
+    (b, b_std, b_n), (w, w_std, w_n) = better, worse
+    if min(b_n, w_n) < 2:
+        return "one seed", f"{b - w:+.3f}"
+    error = (b_std ** 2 / b_n + w_std ** 2 / w_n) ** 0.5
+    outcome = "within noise" if abs(b - w) <= 2 * error else "held" if b > w else "reversed"
+    return outcome, f"{b - w:+.3f} +- {error:.3f}"
+
+
+VERDICTS = {"held": "held", "reversed": "did not hold (reversed)",
+            "within noise": "not shown (difference within seed noise)", "one seed": "open (one seed so far)"}
+
+
 def verdicts(summary: dict, task: str) -> list[tuple[str, str]]:
     """(claim, verdict with the numbers) for every claim whose arms ran on `task`."""
     lines = []
     for claim, pairs in CLAIMS.items():
-        parts, held = [], []
+        parts, outcomes = [], []
         for better, worse in pairs:
             if (task, better) not in summary or (task, worse) not in summary:
                 continue
-            (b, b_std, b_n), (w, w_std, w_n) = summary[(task, better)], summary[(task, worse)]
-            held.append(b > w)
-            if min(b_n, w_n) < 2:
-                spread = "one seed, no spread to compare with"
-            else:
-                spread = f"{'within' if abs(b - w) <= max(b_std, w_std) else 'beyond'} one std"
-            parts.append(f"{better} {b:.3f} vs {worse} {w:.3f} ({b - w:+.3f}, {spread})")
-        if held:
-            verdict = "held" if all(held) else "did not hold" if not any(held) else "held in part"
+            outcome, numbers = compare(summary[(task, better)], summary[(task, worse)])
+            outcomes.append(outcome)
+            parts.append(f"{better} {summary[(task, better)][0]:.3f} vs {worse} {summary[(task, worse)][0]:.3f} "
+                         f"({numbers}: {outcome})")
+        if outcomes:
+            kinds = set(outcomes)
+            verdict = (VERDICTS[outcomes[0]] if len(kinds) == 1 else "mixed" if {"held", "reversed"} <= kinds
+                       else "held in part" if "held" in kinds else "reversed in part" if "reversed" in kinds
+                       else "not shown")
             lines.append((claim, f"**{verdict}**: " + "; ".join(parts)))
     return lines
 
@@ -171,6 +182,9 @@ def write_report(runs: list[dict], out: str, header: str) -> None:
         lines += ["", "| claim | at this scale |", "|---|---|"]
         lines += [f"| {claim} | {verdict} |" for claim, verdict in verdicts(summary, task)]
         lines.append("")
+    lines.append("A difference counts when it is larger than twice its standard error over seeds, "
+                 "sqrt(s1^2/n1 + s2^2/n2) (shown after +-); with three seeds this is a rough screen, not a "
+                 "significance test.")
     with open(os.path.join(out, "claims_table.md"), "w") as f:
         f.write("\n".join(lines))
 

@@ -47,3 +47,27 @@ def test_arms_run_resume_and_report(claims, tmp_path, capsys):
 
     with pytest.raises(SystemExit, match="other step budgets"):
         claims.main([a if a != "2" else "3" for a in argv])
+
+
+
+def test_verdicts_weigh_differences_against_seed_noise(claims):
+    def verdict(**arms):  # arm -> (mean, std, seeds) of the test accuracy on one task
+        return claims.verdicts({("kws", arm): stats for arm, stats in arms.items()}, "kws")
+
+    # 0.80 vs 0.50 over 3 seeds each, std 0.02: far beyond twice the standard error (0.016)
+    (claim, text), = verdict(MAST=(0.8, 0.02, 3), AST=(0.5, 0.02, 3))
+    assert claim.startswith("1.") and text.startswith("**held**") and "+0.300 +- 0.016: held" in text
+    # the same means with std 0.3: within the noise
+    (_, text), = verdict(MAST=(0.8, 0.3, 3), AST=(0.5, 0.3, 3))
+    assert text.startswith("**not shown")
+    # clearly the other way round: reported as reversed, not hidden
+    (_, text), = verdict(MAST=(0.5, 0.02, 3), AST=(0.8, 0.02, 3))
+    assert text.startswith("**did not hold (reversed)**")
+    # one arm with a single seed: no spread to judge by
+    (_, text), = verdict(MAST=(0.8, 0.0, 1), AST=(0.5, 0.02, 3))
+    assert text.startswith("**open")
+    # claim 2a over two pairs: pretraining helps AST clearly, hurts MAST clearly
+    lines = dict(verdict(**{"AST + SS-MAST": (0.6, 0.01, 3), "MAST + SS-MAST": (0.7, 0.01, 3)},
+                         AST=(0.5, 0.01, 3), MAST=(0.8, 0.01, 3)))
+    text = lines["2a. SS-MAST pretraining beats no pretraining"]
+    assert text.startswith("**mixed**") and ": held" in text and ": reversed" in text

@@ -95,6 +95,23 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
+def describe_corpus(task: str, path: str) -> str | None:
+    """One line on a corpus built by make_corpus.py, from the summary.json it writes beside the task folder."""
+    summary_path = os.path.join(os.path.dirname(os.path.abspath(path)), "summary.json")
+    if not os.path.isfile(summary_path):
+        return None
+    with open(summary_path) as f:
+        summary = json.load(f)
+    if task not in summary:
+        return None
+    splits, made = summary[task]["splits"], summary["args"]
+    classes = len(splits["train"]["per_label"])
+    sizes = " / ".join(str(splits[split]["n"]) for split in ("train", "validation", "test"))
+    return (f"- {task}: `{path}`, {sizes} clips (train / validation / test), {classes} classes (chance "
+            f"{1 / classes:.3f}); built by `make_corpus.py --tasks {' '.join(made['tasks'])} --size {made['size']} "
+            f"--seed {made['seed']}`.")
+
+
 def run_arm(task: str, data: str, arm: str, seed: int, args, work: str) -> dict:
     """Pretrain (if the arm does), fine-tune, score the test split: one record of runs.jsonl."""
     family, pretraining = ARMS[arm]
@@ -243,6 +260,9 @@ def main(argv=None):
     header = (f"Claims at small scale on {machine()}, torch {torch.__version__}: {args.pretrain_steps} pretraining "
               f"+ {args.finetune_steps} fine-tuning steps of 32 clips per arm, then the test split (unseen voices "
               f"/ soundfonts). Command: `python benchmarks/reproduce_claims.py {command}`.")
+    corpora = [line for line in (describe_corpus(task, data) for task, data in tasks.items()) if line]
+    if corpora:
+        header += "\n\nCorpora:\n" + "\n".join(corpora)
     for task, data in ({} if args.report_only else tasks).items():
         for seed in args.seeds:
             for arm in args.arms:

@@ -49,7 +49,6 @@ def test_arms_run_resume_and_report(claims, tmp_path, capsys):
         claims.main([a if a != "2" else "3" for a in argv])
 
 
-
 def test_verdicts_weigh_differences_against_seed_noise(claims):
     def verdict(**arms):  # arm -> (mean, std, seeds) of the test accuracy on one task
         return claims.verdicts({("kws", arm): stats for arm, stats in arms.items()}, "kws")
@@ -71,3 +70,17 @@ def test_verdicts_weigh_differences_against_seed_noise(claims):
                          AST=(0.5, 0.01, 3), MAST=(0.8, 0.01, 3)))
     text = lines["2a. SS-MAST pretraining beats no pretraining"]
     assert text.startswith("**mixed**") and ": held" in text and ": reversed" in text
+
+
+def test_corpus_line_comes_from_make_corpus_summary(claims, tmp_path):
+    (tmp_path / "notes").mkdir()
+    per_label = {"bass": 4, "flute": 4, "organ": 3}
+    splits = {"train": {"per_label": per_label, "n": 11}, "validation": {"per_label": per_label, "n": 6},
+              "test": {"per_label": per_label, "n": 5}}
+    (tmp_path / "summary.json").write_text(json.dumps(
+        {"args": {"tasks": ["notes"], "size": "small", "seed": 3}, "notes": {"splits": splits}}))
+    line = claims.describe_corpus("notes", str(tmp_path / "notes"))
+    assert "11 / 6 / 5 clips" in line and "3 classes (chance 0.333)" in line
+    assert "--tasks notes --size small --seed 3" in line
+    assert claims.describe_corpus("kws", str(tmp_path / "notes")) is None  # the summary knows no kws task
+    assert claims.describe_corpus("kws", CORPUS) is None  # the shipped parquet corpus has no summary.json

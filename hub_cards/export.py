@@ -13,7 +13,7 @@ import shutil
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the specformers folder
 
 # model_type -> (configuration module, modeling module, config class, base model class, classifier class)
-FAMILIES = {
+SOURCES = {
     "specformers-ast": ("configuration.configuration_ast", "modeling.modeling_ast",
                         "ASTConfig", "ASTModel", "ASTForAudioClassification"),
     "specformers-mast": ("configuration.configuration_mast", "modeling.modeling_mast",
@@ -80,9 +80,9 @@ def export_for_hub(model_dir: str, out_dir: str) -> str:
     with open(config_path) as f:
         config = json.load(f)
     model_type = config.get("model_type")
-    if model_type not in FAMILIES:
+    if model_type not in SOURCES:
         raise ValueError(f"{model_dir} holds a {model_type!r} model; export_for_hub exports the encoders and "
-                         f"classifiers of {sorted(FAMILIES)}. A pretraining checkpoint exports through the "
+                         f"classifiers of {sorted(SOURCES)}. A pretraining checkpoint exports through the "
                          f"encoder its script saved (e.g. the output folder of pretrain_asit / pretrain_ssmast).")
     weights = sorted(name for name in os.listdir(model_dir) if WEIGHT_FILES.match(name))
     if not weights:
@@ -90,7 +90,7 @@ def export_for_hub(model_dir: str, out_dir: str) -> str:
     if not os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
         raise FileNotFoundError(f"{model_dir} has no preprocessor_config.json: save the feature extractor beside "
                                 f"the model (extractor.save_pretrained(model_dir)).")
-    config_module, modeling_module, config_class, model_class, classifier_class = FAMILIES[model_type]
+    config_module, modeling_module, config_class, model_class, classifier_class = SOURCES[model_type]
     os.makedirs(out_dir, exist_ok=True)
 
     sources = module_closure([config_module, modeling_module, EXTRACTOR_MODULE])

@@ -120,5 +120,10 @@ def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArgumen
     return state
 
 
+def cli() -> None:
+    """The `specformers-pretrain-asit` console script: `main` without its return value (the final training state), so the exit status is 0."""
+    main()
+
+
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -315,5 +315,10 @@ def write_card(model, extractor, model_args, data_args, metrics: dict, argv, out
     card.save(os.path.join(output_dir, "README.md"))
 
 
+def cli() -> None:
+    """The `specformers-train-classifier` console script: `main` without its return value (the metrics), so the exit status is 0."""
+    main()
+
+
 if __name__ == "__main__":
     main(sys.argv[1:])

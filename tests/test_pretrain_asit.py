@@ -87,6 +87,16 @@ def test_bad_dataset_arguments_say_what_to_fix(corpus, tmp_path):
                  "--config_overrides", "hidden_sise=32")
 
 
+@pytest.mark.parametrize("variable, flag", [("ACCELERATE_USE_FSDP", "--use_fsdp"),
+                                            ("ACCELERATE_USE_DEEPSPEED", "--use_deepspeed")])
+def test_a_sharding_backend_is_refused_before_the_run(variable, flag, corpus, tmp_path, monkeypatch):
+    """`accelerate launch --use_fsdp` sets the variable; on this CPU machine Accelerate would otherwise run DDP."""
+    monkeypatch.setenv(variable, "true")
+    with pytest.raises(ValueError, match=f"data-parallel only.*--multi_gpu.*without {flag}"):
+        pretrain("--dataset_name", corpus, "--output_dir", tmp_path / "sharded", "--max_steps", 1, *TINY)
+    assert not (tmp_path / "sharded").exists()
+
+
 def test_parquet_and_webdataset_corpora_decode(tmp_path):
     clips = [noisy_tone(16000, seed=i) for i in range(3)]
     parquet_dir = tmp_path / "parquet"

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, parse_flag_from_env, set_seed
 from datasets import IterableDataset
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser
@@ -58,7 +58,19 @@ class StepSchedules:
     extra: dict
 
 
+# what `accelerate launch --use_fsdp / --use_deepspeed / --use_megatron_lm` (or a config file saying so) sets
+SHARDED_BACKENDS = {"ACCELERATE_USE_FSDP": "FSDP", "ACCELERATE_USE_DEEPSPEED": "DeepSpeed",
+                    "ACCELERATE_USE_MEGATRON_LM": "Megatron-LM"}
+
+
 def make_accelerator(args: PretrainingArguments) -> Accelerator:
+    # The EMA teacher, its centres and the encoder export work on whole parameters; a sharding backend would need
+    # gathers the loop does not do (and on a CPU-only machine Accelerate would quietly fall back to DDP).
+    for variable, backend in SHARDED_BACKENDS.items():
+        if parse_flag_from_env(variable):
+            raise ValueError(f"The pretraining scripts run data-parallel only, but {backend} was requested. Launch "
+                             f"with `accelerate launch --multi_gpu --num_processes N` (DDP; the largest presets, "
+                             f"ViT-B and MAST-B, fit one GPU) and without --use_{backend.lower().replace('-', '_')}.")
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available(),  # gloo for multi-process runs on CPU-only machines
         gradient_accumulation_steps=args.gradient_accumulation_steps,

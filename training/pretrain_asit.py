@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+if __name__ == "__main__" and not __package__:  # run by path: `accelerate launch training/pretrain_asit.py ...`
+    from specformers.training.run_by_path import run_as_module
+
+    run_as_module(__file__)
+
 from ..configuration.configuration_asit import ASiTConfig
 from ..configuration.configuration_utils import config_from_preset
 from ..modeling.pretraining_asit import ASiTForPreTraining, gmml_corrupt

@@ -18,6 +18,11 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoModel
 
+if __name__ == "__main__" and not __package__:  # run by path: `accelerate launch training/pretrain_ssmast.py ...`
+    from specformers.training.run_by_path import run_as_module
+
+    run_as_module(__file__)
+
 from ..configuration.configuration_ast import ASTConfig
 from ..configuration.configuration_mast import MASTConfig
 from ..configuration.configuration_ssmast import SSMASTConfig

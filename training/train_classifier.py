@@ -28,6 +28,11 @@ from torch.utils.data import DataLoader
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, HfArgumentParser,
                           Trainer, TrainingArguments, set_seed)
 
+if __name__ == "__main__" and not __package__:  # run by path: `accelerate launch training/train_classifier.py ...`
+    from specformers.training.run_by_path import run_as_module
+
+    run_as_module(__file__)
+
 from ..configuration.configuration_asit import ASiTConfig
 from ..configuration.configuration_ast import ASTConfig
 from ..configuration.configuration_mast import MASTConfig

@@ -19,6 +19,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+if __name__ == "__main__" and not __package__:  # run by path: `python training/visualize_gmml.py ...`
+    from specformers.training.run_by_path import run_as_module
+
+    run_as_module(__file__)
+
 from ..feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor  # noqa: E402
 from ..modeling.pretraining_asit import ASiTForPreTraining  # noqa: E402
 from .data import load_audio_dataset  # noqa: E402

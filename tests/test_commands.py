@@ -1,6 +1,7 @@
-"""The installed commands (setup.cfg's console scripts) run the scripts and exit with status 0 on success: a
-one-step ASiT pretraining, a fine-tune of its encoder, and the Hub export of the classifier, on the shipped corpus.
-A wrong argument exits non-zero."""
+"""The ways to start a script besides `python -m`, on the shipped corpus: the installed commands (setup.cfg's
+console scripts) exit with status 0 on success (a one-step ASiT pretraining, a fine-tune of its encoder, the Hub
+export) and non-zero on a wrong argument; the training scripts also run by their path, under `accelerate launch`
+too."""
 
 import json
 import os
@@ -9,6 +10,7 @@ import sys
 
 from specformers.quickstart import CORPUS
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)  # pip puts the commands beside the interpreter of the environment
 TINY = ["--dataset_name", CORPUS, "--feature_extractor_preset", "speech_commands", "--target_frames", "48",
         "--per_device_train_batch_size", "4", "--dataloader_num_workers", "0", "--seed", "0"]
@@ -38,3 +40,19 @@ def test_commands_run_the_scripts_and_exit_cleanly(tmp_path):
     done = command("specformers-train-classifier", "--dataset_name", CORPUS, "--output_dir", tmp_path / "x",
                    "--no_such_flag", 1)
     assert done.returncode != 0 and "--no_such_flag" in done.stderr
+
+
+def test_training_scripts_run_by_their_path(tmp_path):
+    out = tmp_path / "ssmast"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu",
+              os.path.join(ROOT, "training", "pretrain_ssmast.py"), *TINY, "--output_dir", str(out),
+              "--config_name", "mast-tiny", "--max_steps", "1"]
+    done = subprocess.run(launch, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((out / "config.json").read_text())["model_type"] == "specformers-mast"
+    assert "python -m specformers.training.pretrain_ssmast" in (out / "README.md").read_text()  # the card's command
+
+    for script in ("pretrain_asit", "train_classifier", "visualize_gmml"):
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "training", f"{script}.py"), "--help"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "--output" in done.stdout, (script, done.stderr[-2000:])

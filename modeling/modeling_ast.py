@@ -21,11 +21,10 @@ from .ast_conversion import (
     convert_transformers_ast_state_dict,
     load_state_dict_file,
 )
+from .modeling_utils import HUB_KWARGS
 from .spectrogram_vit import SpectrogramViTForAudioClassification, SpectrogramViTModel
 
 logger = logging.get_logger(__name__)
-
-_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 
 
 def _as_state_dict(weights) -> dict[str, torch.Tensor]:
@@ -61,7 +60,7 @@ class ASTConversionMixin:
         """Load a specformers AST, or convert on the fly a checkpoint saved by transformers' own
         `ASTModel`/`ASTForAudioClassification` (Hub v4 weight names or v5 names). Every keyword of
         `PreTrainedModel.from_pretrained` works (e.g. `num_labels=10, ignore_mismatched_sizes=True`)."""
-        hub_kwargs = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
+        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
         if not isinstance(kwargs.get("config"), PretrainedConfig):
             config_dict, _ = PretrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
             if config_dict.get("model_type") == TRANSFORMERS_AST_MODEL_TYPE:
@@ -69,7 +68,7 @@ class ASTConversionMixin:
                 state = convert_transformers_ast_state_dict(
                     _load_transformers_weights(pretrained_model_name_or_path, hub_kwargs))
                 config = ASTConfig(**config_kwargs_from_transformers_ast(config_dict))
-                rest = {k: v for k, v in kwargs.items() if k not in _HUB_KWARGS}
+                rest = {k: v for k, v in kwargs.items() if k not in HUB_KWARGS}
                 return cls._from_converted(config, state, model_args, rest)
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
+
+HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+# what to load a folder of another model type with
+LOADERS = {
+    "specformers-ast": "ASTModel / ASTForAudioClassification",
+    "specformers-mast": "MASTModel / MASTForAudioClassification",
+    "specformers-asit": "ASiTModel / ASiTForAudioClassification",
+    "audio-spectrogram-transformer": "ASTForAudioClassification (it converts transformers' AST checkpoints)",
+    "specformers-ssmast": "nothing directly: it is an SS-MAST pretraining checkpoint; fine-tune the encoder that "
+                          "pretrain_ssmast saved in its --output_dir",
+}
 
 
 class SpecformersPreTrainedModel(PreTrainedModel):
@@ -16,6 +27,34 @@ class SpecformersPreTrainedModel(PreTrainedModel):
     main_input_name = "input_values"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, refusing what would leave the model freshly initialised: a folder of
+        another model type, or one with none of the encoder's weights (e.g. a pretraining `checkpoint-N`)."""
+        if not isinstance(kwargs.get("config"), PretrainedConfig):
+            hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+            try:
+                config_dict, _ = PretrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+            except OSError:
+                config_dict = {}  # no config.json: from_pretrained says so itself
+            found, wanted = config_dict.get("model_type"), cls.config_class.model_type
+            if found and found != wanted:
+                raise ValueError(f"{pretrained_model_name_or_path} holds a {found!r} model, not a {wanted!r} one "
+                                 f"for {cls.__name__}. Load it with {LOADERS.get(found, 'its own class')}, or with "
+                                 f"AutoModelForAudioClassification, which picks the class from its config.")
+        wants_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(pretrained_model_name_or_path, *model_args, output_loading_info=True,
+                                              **kwargs)
+        base = model.base_model
+        prefix = "" if base is model else f"{model.base_model_prefix}."
+        encoder = {prefix + name for name, _ in base.named_parameters()}
+        if encoder and encoder <= set(info["missing_keys"]):
+            raise ValueError(f"{pretrained_model_name_or_path} has none of the {len(encoder)} encoder weights "
+                             f"{cls.__name__} needs. If it is a pretraining checkpoint (`checkpoint-N`), fine-tune "
+                             f"the encoder the script saved in its --output_dir instead; to start from random "
+                             f"weights, build the model from a config ({cls.__name__}(config)).")
+        return (model, info) if wants_info else model
 
     @torch.no_grad()
     def _init_weights(self, module):

@@ -11,9 +11,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from audio_helpers import noisy_tone
+from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, pipeline
 
-from specformers import SpectrogramFeatureExtractor
+from specformers import ASiTConfig, ASiTModel, ASTConfig, ASTModel, MASTConfig, MASTModel, SpectrogramFeatureExtractor
+
+# one tiny encoder of each family, to check that a class refuses the others' folders
+FAMILIES = {"specformers-ast": (ASTModel, ASTConfig, "ast-tiny"),
+            "specformers-mast": (MASTModel, MASTConfig, "mast-tiny"),
+            "specformers-asit": (ASiTModel, ASiTConfig, "asit-tiny")}
 
 
 class ModelTesterMixin:
@@ -70,6 +76,27 @@ class ModelTesterMixin:
         assert type(base) is self.model_class
         torch.testing.assert_close(base(inputs).last_hidden_state, model.base_model(inputs).last_hidden_state,
                                    rtol=0, atol=0)
+
+    def test_another_model_or_no_encoder_weights_is_refused(self, tmp_path):
+        own = self.config_class.model_type
+        for model_type, (model_class, config_class, preset) in FAMILIES.items():
+            if model_type != own:
+                model_class(config_class.from_preset(preset)).save_pretrained(tmp_path / model_type)
+                for cls in (self.model_class, self.classification_class):
+                    with pytest.raises(ValueError, match=f"holds a '{model_type}' model, not a '{own}' one.*"
+                                                         f"Load it with {model_class.__name__}"):
+                        cls.from_pretrained(tmp_path / model_type)
+        # the right config, but weights under other names (as in a pretraining wrapper's checkpoint)
+        model = self.model_class(self.make_config())
+        model.config.save_pretrained(tmp_path / "renamed")
+        save_file({f"elsewhere.{k}": v.contiguous() for k, v in model.state_dict().items()},
+                  str(tmp_path / "renamed" / "model.safetensors"), metadata={"format": "pt"})
+        with pytest.raises(ValueError, match="has none of the .* encoder weights"):
+            self.classification_class.from_pretrained(tmp_path / "renamed")
+        # a proper folder still loads, with the loading report when asked
+        model.save_pretrained(tmp_path / "good")
+        loaded, info = self.classification_class.from_pretrained(tmp_path / "good", output_loading_info=True)
+        assert all(key.startswith("classifier") for key in info["missing_keys"])
 
     def test_eager_matches_sdpa(self, tmp_path):
         model = self.classifier()

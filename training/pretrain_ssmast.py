@@ -152,7 +152,8 @@ def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArgumen
 
 
 def cli() -> None:
-    """The `specformers-pretrain-ssmast` console script: `main` without its return value (the final training state), so the exit status is 0."""
+    """The `specformers-pretrain-ssmast` console script: `main` without its return value (the final training state),
+    so the exit status is 0."""
     main()
 
 

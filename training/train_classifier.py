@@ -321,7 +321,8 @@ def write_card(model, extractor, model_args, data_args, metrics: dict, argv, out
 
 
 def cli() -> None:
-    """The `specformers-train-classifier` console script: `main` without its return value (the metrics), so the exit status is 0."""
+    """The `specformers-train-classifier` console script: `main` without its return value (the metrics),
+    so the exit status is 0."""
     main()
 
 

@@ -8,14 +8,16 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
-# what to load a folder of another model type with
+# what to do with a folder of another model type
+AUTO = "or with AutoModelForAudioClassification / AutoModel, which pick the class from its config"
 LOADERS = {
-    "specformers-ast": "ASTModel / ASTForAudioClassification",
-    "specformers-mast": "MASTModel / MASTForAudioClassification",
-    "specformers-asit": "ASiTModel / ASiTForAudioClassification",
-    "audio-spectrogram-transformer": "ASTForAudioClassification (it converts transformers' AST checkpoints)",
-    "specformers-ssmast": "nothing directly: it is an SS-MAST pretraining checkpoint; fine-tune the encoder that "
-                          "pretrain_ssmast saved in its --output_dir",
+    "specformers-ast": f"Load it with ASTModel / ASTForAudioClassification, {AUTO}.",
+    "specformers-mast": f"Load it with MASTModel / MASTForAudioClassification, {AUTO}.",
+    "specformers-asit": f"Load it with ASiTModel / ASiTForAudioClassification, {AUTO}.",
+    "audio-spectrogram-transformer": "Load it with ASTModel / ASTForAudioClassification: they convert transformers' "
+                                     "AST checkpoints.",
+    "specformers-ssmast": "It is an SS-MAST pretraining checkpoint: fine-tune the encoder that pretrain_ssmast saved "
+                          "in its --output_dir.",
 }
 
 
@@ -41,8 +43,7 @@ class SpecformersPreTrainedModel(PreTrainedModel):
             found, wanted = config_dict.get("model_type"), cls.config_class.model_type
             if found and found != wanted:
                 raise ValueError(f"{pretrained_model_name_or_path} holds a {found!r} model, not a {wanted!r} one "
-                                 f"for {cls.__name__}. Load it with {LOADERS.get(found, 'its own class')}, or with "
-                                 f"AutoModelForAudioClassification, which picks the class from its config.")
+                                 f"for {cls.__name__}. {LOADERS.get(found, f'Load it with its own class, {AUTO}.')}")
         wants_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(pretrained_model_name_or_path, *model_args, output_loading_info=True,
                                               **kwargs)

@@ -9,7 +9,7 @@ from model_tester import ModelTesterMixin
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForAudioClassification
 
-from specformers import ASTConfig, ASTForAudioClassification, ASTModel
+from specformers import ASiTModel, ASTConfig, ASTForAudioClassification, ASTModel, MASTForAudioClassification
 from specformers.modeling.spectrogram_vit import resize_position_grid
 
 
@@ -142,6 +142,14 @@ def test_both_libraries_ast_classes_still_resolve(tmp_path):
     assert type(AutoConfig.from_pretrained(ours_dir)) is ASTConfig
     assert type(AutoModelForAudioClassification.from_pretrained(ours_dir)) is ASTForAudioClassification
     assert ASTConfig.model_type == "specformers-ast" != transformers.ASTConfig.model_type
+
+
+def test_only_ast_classes_take_transformers_checkpoints(tmp_path):
+    _, v4_dir, _ = transformers_ast(tmp_path)
+    for cls in (MASTForAudioClassification, ASiTModel):
+        with pytest.raises(ValueError, match="'audio-spectrogram-transformer' model.*ASTForAudioClassification: "
+                                             "they convert"):
+            cls.from_pretrained(v4_dir)
 
 
 # ---------------------------------------------------------------- timm ImageNet initialisation

@@ -54,6 +54,9 @@ def test_resume_reproduces_the_uninterrupted_run_mixup_memory_included(corpus, t
     assert [r["step"] for r in split] == [1, 2, 3, 4, 5, 6]
     for a, b in zip(whole, split):
         assert a["loss"] == b["loss"] and a["embedding_std"] == b["embedding_std"], a["step"]
+    # a checkpoint holds the whole pretraining model: fine-tuning it directly is refused, pointing at the encoder
+    with pytest.raises(ValueError, match="SS-MAST pretraining checkpoint: fine-tune the encoder"):
+        MASTForAudioClassification.from_pretrained(tmp_path / "split" / "checkpoint-3")
 
 
 def test_a_collapse_is_reported(corpus, tmp_path):

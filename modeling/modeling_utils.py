@@ -17,7 +17,8 @@ LOADERS = {
     "audio-spectrogram-transformer": "Load it with ASTModel / ASTForAudioClassification: they convert transformers' "
                                      "AST checkpoints.",
     "specformers-ssmast": "It is an SS-MAST pretraining checkpoint: fine-tune the encoder that pretrain_ssmast saved "
-                          "in its --output_dir.",
+                          "in its --output_dir, or take it out of this checkpoint with "
+                          "`SSMASTForPreTraining.from_pretrained(path).backbone.save_pretrained(folder)`.",
 }
 
 
@@ -32,8 +33,8 @@ class SpecformersPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, refusing what would leave the model freshly initialised: a folder of
-        another model type, or one with none of the encoder's weights (e.g. a pretraining `checkpoint-N`)."""
+        """`PreTrainedModel.from_pretrained`, refusing what would not give the encoder the user means: a folder of
+        another model type, a pretraining checkpoint (`checkpoint-N`), or one with none of the encoder's weights."""
         if not isinstance(kwargs.get("config"), PretrainedConfig):
             hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
             try:
@@ -47,6 +48,11 @@ class SpecformersPreTrainedModel(PreTrainedModel):
         wants_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(pretrained_model_name_or_path, *model_args, output_loading_info=True,
                                               **kwargs)
+        if any(key.startswith("teacher_vit.") for key in info["unexpected_keys"]):
+            raise ValueError(f"{pretrained_model_name_or_path} is an ASiT pretraining checkpoint (student and "
+                             f"teacher); {cls.__name__} would take the student from it. Fine-tune the teacher encoder "
+                             f"that pretrain_asit saved in its --output_dir, or take it out of this checkpoint with "
+                             f"`ASiTForPreTraining.from_pretrained(path).teacher_vit.save_pretrained(folder)`.")
         base = model.base_model
         prefix = "" if base is model else f"{model.base_model_prefix}."
         encoder = {prefix + name for name, _ in base.named_parameters()}

@@ -14,7 +14,7 @@ import torch
 from audio_helpers import noisy_tone
 from training_helpers import read_log, run_main, wav_bytes
 
-from specformers import ASiTForAudioClassification
+from specformers import ASiTForAudioClassification, ASiTForPreTraining, ASiTModel
 from specformers.training import pretrain_asit
 from specformers.training.data import decode_audio, load_audio_dataset
 
@@ -47,6 +47,11 @@ def test_pretrains_skips_corrupt_clips_and_exports_the_teacher(corpus, tmp_path)
     assert "2 unreadable clips skipped" in card
     logits = classifier(torch.randn(2, 96, 128)).logits
     assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+    checkpoint = out / "checkpoint-4"  # every run ends with one
+    with pytest.raises(ValueError, match="ASiT pretraining checkpoint .* would take the student"):
+        ASiTForAudioClassification.from_pretrained(checkpoint)
+    teacher = ASiTForPreTraining.from_pretrained(checkpoint).teacher_vit  # the way out the message gives
+    torch.testing.assert_close(teacher.state_dict(), ASiTModel.from_pretrained(out).state_dict(), rtol=0, atol=0)
 
 
 def test_resume_reproduces_the_uninterrupted_run(corpus, tmp_path):

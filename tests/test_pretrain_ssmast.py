@@ -10,7 +10,7 @@ import yaml
 import torch
 from training_helpers import read_log, run_main
 
-from specformers import ASTForAudioClassification, MASTForAudioClassification
+from specformers import ASTForAudioClassification, MASTForAudioClassification, MASTModel, SSMASTForPreTraining
 from specformers.training import pretrain_ssmast
 
 TINY = ["--config_name", "mast-tiny", "--target_frames", "96", "--per_device_train_batch_size", "4",
@@ -55,8 +55,12 @@ def test_resume_reproduces_the_uninterrupted_run_mixup_memory_included(corpus, t
     for a, b in zip(whole, split):
         assert a["loss"] == b["loss"] and a["embedding_std"] == b["embedding_std"], a["step"]
     # a checkpoint holds the whole pretraining model: fine-tuning it directly is refused, pointing at the encoder
+    checkpoint = tmp_path / "split" / "checkpoint-6"
     with pytest.raises(ValueError, match="SS-MAST pretraining checkpoint: fine-tune the encoder"):
-        MASTForAudioClassification.from_pretrained(tmp_path / "split" / "checkpoint-3")
+        MASTForAudioClassification.from_pretrained(checkpoint)
+    student = SSMASTForPreTraining.from_pretrained(checkpoint).backbone  # the way out the message gives
+    torch.testing.assert_close(student.state_dict(), MASTModel.from_pretrained(tmp_path / "split").state_dict(),
+                               rtol=0, atol=0)
 
 
 def test_a_collapse_is_reported(corpus, tmp_path):

@@ -9,13 +9,14 @@ import pytest
 import torch
 from audio_helpers import noisy_tone
 from training_helpers import wav_bytes
+from transformers import EvalPrediction
 
 from specformers import SpectrogramFeatureExtractor
 from specformers.feature_extraction.augmentations import noise_and_roll, spec_augment, waveform_mixup
-from specformers.training.classification_data import (MULTI_LABEL, SINGLE_LABEL, ClassificationCollator,
-                                                      LabelEncoder, SkipCounter)
+from specformers.training.classification_data import (IGNORED, MULTI_LABEL, SINGLE_LABEL, ClassificationCollator,
+                                                      LabelEncoder, SkipCounter, readable_rows)
 from specformers.training.confusion_report import confusion_matrix, per_class_report
-from specformers.training.metrics import load_metric
+from specformers.training.metrics import load_metric, make_compute_metrics
 
 
 def test_accuracy_and_top_k():
@@ -102,15 +103,34 @@ def test_evaluation_collator_takes_the_first_window_and_resamples():
     collator = ClassificationCollator(extractor, LabelEncoder(["high", "low"], None, SINGLE_LABEL, "validation"),
                                       "audio", "label", skipped)
     rows, examples = _examples()
-    batch = collator(examples)
-    assert skipped.value == 1 and batch["labels"].tolist() == [1, 0, 0]
+    batch = collator(examples)  # the unreadable clip keeps its row, as a placeholder the scores leave out
+    assert skipped.value == 1 and batch["labels"].tolist() == [1, IGNORED, 0, 0]
+    assert readable_rows(batch["labels"]).tolist() == [True, False, True, True]
     first = extractor(rows[0][0], sampling_rate=16000, return_tensors="pt")["input_values"][0]  # truncates
     torch.testing.assert_close(batch["input_values"][0], first, atol=1e-3, rtol=0)
     at_8k = extractor({"array": rows[1][0], "sampling_rate": 8000}, return_tensors="pt")["input_values"][0]
-    torch.testing.assert_close(batch["input_values"][1], at_8k, atol=1e-3, rtol=0)
-    empty = collator(examples[1:2])
-    assert empty["input_values"].shape == (0, 48, 128) and empty["labels"].shape == (0,)
+    torch.testing.assert_close(batch["input_values"][2], at_8k, atol=1e-3, rtol=0)
+    torch.testing.assert_close(batch["input_values"][1], torch.full((48, 128), collator.mask_value))
+    only_broken = collator(examples[1:2])
+    assert only_broken["input_values"].shape == (1, 48, 128) and only_broken["labels"].tolist() == [IGNORED]
     assert skipped.value == 2
+
+    multi = ClassificationCollator(extractor, LabelEncoder(["high", "low"], None, MULTI_LABEL, "validation"),
+                                   "audio", "label", SkipCounter())
+    targets = multi(examples)["labels"]
+    assert targets.tolist()[1] == [IGNORED, IGNORED] and readable_rows(targets).tolist() == [True, False, True, True]
+
+
+def test_metrics_leave_placeholder_rows_out():
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]], dtype=np.float32)
+    single = make_compute_metrics(SINGLE_LABEL)
+    assert single(EvalPrediction(scores, np.array([0, IGNORED, 1]))) == {"accuracy": 1.0}
+    assert single(EvalPrediction(scores, np.array([0, 0, 1]))) == {"accuracy": 2 / 3}
+    multi = make_compute_metrics(MULTI_LABEL)
+    targets = np.array([[1, 0], [IGNORED, IGNORED], [0, 1]], dtype=np.float32)
+    assert multi(EvalPrediction(scores, targets)) == multi(EvalPrediction(scores[[0, 2]], targets[[0, 2]]))
+    with pytest.raises(ValueError, match="no readable clip"):
+        single(EvalPrediction(scores[1:2], np.array([IGNORED])))
 
 
 def test_training_collator_mixes_targets():

@@ -15,6 +15,13 @@ from ..feature_extraction.feature_extraction_fbank import resample_audio
 from .data import crop, read_clips
 
 SINGLE_LABEL, MULTI_LABEL = "single_label_classification", "multi_label_classification"
+IGNORED = -100  # the targets of an unreadable evaluation clip's placeholder row
+
+
+def readable_rows(targets):
+    """Which rows of `(batch,)` or `(batch, labels)` targets (torch or numpy) are real clips, not placeholders."""
+    ignored = targets == IGNORED
+    return ~ignored if ignored.ndim == 1 else ~ignored.all(1)
 
 
 def check_column(dataset, column: str, split: str, flag: str) -> None:
@@ -109,7 +116,8 @@ class SkipCounter:
 
 class ClassificationCollator:
     """Examples -> `{"input_values": (batch, frames, mel_bins), "labels": (batch,) class indices or
-    (batch, num_labels) targets}`, skipping (and counting) unreadable clips.
+    (batch, num_labels) targets}`, counting unreadable clips: training leaves them out, evaluation keeps a
+    placeholder row with `IGNORED` targets (see `readable_rows`).
 
     Training (`augment` given): a random window of the extractor's length, waveform mixup with another clip of
     the batch (probability `augment.mixup`; single-label targets become mixed, soft), then SpecAugment
@@ -126,10 +134,16 @@ class ClassificationCollator:
         self.mask_value = -extractor.norm_mean / (2 * extractor.norm_std) if extractor.do_normalize else 0.0
 
     def __call__(self, examples: list[dict]) -> dict:
-        rate = self.extractor.sampling_rate
         clips, skipped = read_clips(list(enumerate(examples)), self.audio_column,
                                     self.extractor.frame_length_ms / 1000)
         self.skipped.add(skipped)
+        batch = self._collate(examples, clips)
+        if skipped and self.augment is None:
+            batch = self._with_placeholders(batch, [index for index, _, _ in clips], len(examples))
+        return batch
+
+    def _collate(self, examples: list[dict], clips: list) -> dict:
+        """The readable clips' features and targets."""
         targets = [self.labels.encode(examples[index][self.label_column]) for index, _, _ in clips]
         if not clips:
             num_labels = len(self.labels.names)
@@ -141,10 +155,20 @@ class ClassificationCollator:
         audio = [crop(samples, self.window, rng if self.augment else None) for samples in audio]
         if self.mixes:
             audio, targets = self._mixup(audio, targets, rng)
-        features = self.extractor(audio, sampling_rate=rate, return_tensors="pt")["input_values"]
+        features = self.extractor(audio, sampling_rate=self.extractor.sampling_rate,
+                                  return_tensors="pt")["input_values"]
         if self.augment:
             features = torch.stack([self._augment_features(f, rng) for f in features])
         return {"input_values": features, "labels": self._stack(targets)}
+
+    def _with_placeholders(self, batch: dict, readable: list[int], size: int) -> dict:
+        """Evaluation keeps a row per example, so that every process gathers as many predictions as the sampler
+        gave it: an unreadable clip's row holds constant features (SpecAugment's mask value) and `IGNORED` targets,
+        which the loss and the metrics leave out."""
+        features = torch.full((size, *batch["input_values"].shape[1:]), self.mask_value)
+        labels = torch.full((size, *batch["labels"].shape[1:]), IGNORED, dtype=batch["labels"].dtype)
+        features[readable], labels[readable] = batch["input_values"], batch["labels"]
+        return {"input_values": features, "labels": labels}
 
     @property
     def mixes(self) -> bool:

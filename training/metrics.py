@@ -8,7 +8,7 @@ import os
 import evaluate
 import numpy as np
 
-from .classification_data import MULTI_LABEL, SINGLE_LABEL
+from .classification_data import MULTI_LABEL, SINGLE_LABEL, readable_rows
 
 METRIC_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "metric_modules", "audio_classification")
 CONFIGURATIONS = {SINGLE_LABEL: "single_label", MULTI_LABEL: "multi_label"}
@@ -27,6 +27,8 @@ def make_compute_metrics(problem_type: str):
 
     def compute_metrics(prediction) -> dict:
         logits, targets = np.asarray(prediction.predictions), np.asarray(prediction.label_ids)
+        keep = readable_rows(targets)  # unreadable clips' placeholder rows are not scored
+        logits, targets = logits[keep], targets[keep]
         if len(logits) == 0:
             raise ValueError("Evaluation saw no readable clip; check the evaluation split's audio.")
         return metric.compute(predictions=logits, references=targets)

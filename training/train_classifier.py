@@ -38,10 +38,11 @@ from ..configuration.configuration_ast import ASTConfig
 from ..configuration.configuration_mast import MASTConfig
 from ..configuration.configuration_utils import config_from_preset
 from ..hub_cards.model_card import classifier_card
+from ..modeling.classification import classification_loss
 from ..modeling.modeling_ast import ASTForAudioClassification
 from .arguments import DatasetArguments, FeatureArguments, ModelArguments
 from .classification_data import (MULTI_LABEL, SINGLE_LABEL, ClassificationCollator, LabelEncoder, SkipCounter,
-                                  check_column, discover_label_names)
+                                  check_column, discover_label_names, readable_rows)
 from .confusion_report import write_confusion_report
 from .data import load_audio_dataset
 from .metrics import make_compute_metrics
@@ -118,10 +119,16 @@ class ClassifierTrainer(Trainer):
             self.data_collator = train_collator
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if len(inputs["input_values"]):
+        readable = readable_rows(inputs["labels"])
+        if len(readable) and readable.all():
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        outputs = model(input_values=inputs["input_values"])  # every clip of this batch was unreadable
-        loss = outputs.logits.sum() * 0.0  # a zero loss keeps the processes' backward passes in step
+        # unreadable clips: left out of a training batch (maybe all of it), placeholder rows in an evaluation one
+        outputs = model(input_values=inputs["input_values"])
+        logits = outputs.logits
+        if readable.any():
+            loss = classification_loss(logits[readable], inputs["labels"][readable], self.model.config)
+        else:
+            loss = logits.sum() * 0.0  # a zero loss keeps the processes' backward passes in step
         return (loss, outputs) if return_outputs else loss
 
     def total_skipped(self, split: str) -> int:
@@ -296,7 +303,8 @@ def main(argv=None):
         trainer.save_metrics("eval", prediction.metrics)
         all_metrics.update(prediction.metrics)
         if problem_type == SINGLE_LABEL and trainer.is_world_process_zero():
-            png, _ = write_confusion_report(prediction.predictions, prediction.label_ids, names,
+            keep = readable_rows(prediction.label_ids)
+            png, _ = write_confusion_report(prediction.predictions[keep], prediction.label_ids[keep], names,
                                             training_args.output_dir)
             print(f"Confusion matrix: {png}")
     if training_args.do_train and trainer.is_world_process_zero():

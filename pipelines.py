@@ -2,8 +2,10 @@
 
 transformers' pipeline resamples with torchaudio and decodes files with ffmpeg. For a model whose feature
 extractor is a `SpectrogramFeatureExtractor`, this subclass hands the audio and its sampling rate straight to the
-extractor (which resamples with soxr) and decodes files with soundfile. Any other model keeps transformers'
-behaviour unchanged.
+extractor (which resamples with soxr) and decodes files with soundfile. A specformers model given transformers'
+`ASTFeatureExtractor` (e.g. the folder of a transformers AST it was converted from) gets the equivalent
+`SpectrogramFeatureExtractor`, with the same length and statistics. Any other model keeps transformers' behaviour
+unchanged.
 """
 
 from __future__ import annotations
@@ -21,12 +23,25 @@ from transformers.pipelines.audio_classification import AudioClassificationPipel
 from transformers.utils import logging
 
 from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
+from .modeling.modeling_utils import SpecformersPreTrainedModel
+
+
+_TRANSFORMERS_AST_EXTRACTOR_MODULE = ("transformers.models.audio_spectrogram_transformer."
+                                      "feature_extraction_audio_spectrogram_transformer")
 
 
 class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline):
     """Audio classification; inputs as for transformers' pipeline: a file path (str or Path) or URL, bytes, an
     array or tensor at the extractor's rate, `{"array"|"raw": ..., "sampling_rate": ...}`, or a torchcodec
     `AudioDecoder`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # looked up, not imported: transformers' AST extractor module imports torchaudio when it is installed
+        ast_extractors = sys.modules.get(_TRANSFORMERS_AST_EXTRACTOR_MODULE)
+        if (isinstance(self.model, SpecformersPreTrainedModel) and ast_extractors is not None
+                and isinstance(self.feature_extractor, ast_extractors.ASTFeatureExtractor)):
+            self.feature_extractor = SpectrogramFeatureExtractor.from_dict(self.feature_extractor.to_dict())
 
     def _handles_audio(self) -> bool:
         return isinstance(self.feature_extractor, SpectrogramFeatureExtractor)

@@ -37,9 +37,14 @@ class MASTConfig(SpecformersConfig):
         layer_norm_eps, initializer_range, hidden_act: as usual.
         num_mel_bins, target_frames: the spectrogram the relative-position tables are sized for; larger inputs
             interpolate them, smaller ones use their leading entries (as timm does).
+
+    The names generic tools read, as transformers' Swin and Hiera configs give them: `hidden_size` (the last
+    stage's width, the size of `pooler_output`), `num_hidden_layers` (the number of stages: `hidden_states` has
+    one entry per stage after the patch embeddings) and `num_attention_heads` (an alias of `num_heads`, stage 0).
     """
 
     model_type = "specformers-mast"
+    attribute_map = {"num_attention_heads": "num_heads"}
     presets = {
         "mast-small": {},
         "mast-base": {"depths": (2, 3, 16, 3), "drop_path_rate": 0.3},
@@ -104,6 +109,11 @@ class MASTConfig(SpecformersConfig):
     def hidden_size(self) -> int:
         """Width of the last stage: the size of `pooler_output`."""
         return self.stage_dim(self.num_stages - 1)
+
+    @property
+    def num_hidden_layers(self) -> int:
+        """The number of stages (`len(depths)`), as in transformers' Swin; `sum(depths)` is the number of blocks."""
+        return self.num_stages
 
     def stage_kv_strides(self) -> list[int]:
         """Key/value pooling stride of every stage: `kv_stride`, divided by each query stride (at least 1)."""

@@ -9,7 +9,12 @@ from transformers import PretrainedConfig
 
 class SpecformersConfig(PretrainedConfig):
     """Base of the specformers configs. Subclasses set their fields before calling `super().__init__`, list
-    their presets in the class attribute `presets`, and check their fields in `validate_fields`."""
+    their presets in the class attribute `presets`, and check their fields in `validate_fields`.
+
+    As in transformers, a config may be built step by step (`ASTConfig(hidden_size=32)`, then
+    `config.num_attention_heads = 4`): the fields are checked by `validate()` (which `save_pretrained` calls), when
+    a model is built from the config, and by `from_preset`.
+    """
 
     presets = {}  # preset name -> field values that differ from the class defaults
 
@@ -17,17 +22,23 @@ class SpecformersConfig(PretrainedConfig):
         super().__init__(**kwargs)
         if self.id2label is not None and not self.label2id:
             self.label2id = {label: int(index) for index, label in self.id2label.items()}
-        self.validate_fields()
 
     def validate_fields(self) -> None:
         """Raise a ValueError naming the first inconsistent field."""
+
+    def validate(self) -> None:
+        """transformers' checks, then `validate_fields`."""
+        super().validate()
+        self.validate_fields()
 
     @classmethod
     def from_preset(cls, name: str, **overrides):
         """The config of preset `name` with `overrides` (config field names) applied on top."""
         if name not in cls.presets:
             raise ValueError(f"Unknown {cls.__name__} preset {name!r}; choose one of {sorted(cls.presets)}.")
-        return cls(**{**cls.presets[name], **overrides})
+        config = cls(**{**cls.presets[name], **overrides})
+        config.validate_fields()
+        return config
 
 
 def parse_config_overrides(text: str | None) -> dict:
@@ -67,4 +78,6 @@ def config_from_preset(config_class, preset: str | None, overrides: str | None):
     if unknown:
         raise ValueError(f"Unknown {config_class.__name__} field(s) in --config_overrides: {unknown}. "
                          f"Fields: {sorted(known - set(PretrainedConfig().to_dict()))}.")
-    return config_class.from_preset(preset, **values) if preset else config_class(**values)
+    config = config_class.from_preset(preset, **values) if preset else config_class(**values)
+    config.validate_fields()  # fail before any data is loaded
+    return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Sequence
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
-from transformers.utils import logging
+from transformers.utils import PaddingStrategy, logging
 
 logger = logging.get_logger(__name__)
 
@@ -20,6 +21,11 @@ PRESETS = {
     "speech_commands": {"norm_mean": -6.845978, "norm_std": 5.5654526, "target_frames": 128},
     "asit": {"norm_mean": -4.2677393, "norm_std": 4.5689974, "target_frames": 592},
 }
+
+# transformers' ASTFeatureExtractor (and the preprocessor_config.json it saves) names three settings differently.
+TRANSFORMERS_NAMES = {"max_length": "target_frames", "mean": "norm_mean", "std": "norm_std"}
+# keys a saved preprocessor_config.json carries beside the settings
+_BOOKKEEPING_KEYS = {"feature_extractor_type", "processor_class", "auto_map"}
 
 LOG_FLOOR = 1.1920928955078125e-07  # float32 machine epsilon, Kaldi's energy floor
 _BLOCK_FRAMES = 2048
@@ -69,24 +75,34 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
     Args:
         sampling_rate: rate the model expects; other rates are resampled with soxr (unless `resample=False`).
         num_mel_bins: mel filters (128 for every model here).
-        target_frames: frames per clip after padding/truncation (1024 = 10.24 s).
-        norm_mean, norm_std: normalisation statistics of the training corpus (AudioSet by default).
+        target_frames: frames per clip after padding/truncation (default 1024 = 10.24 s).
+        norm_mean, norm_std: normalisation statistics of the training corpus (default AudioSet's).
         do_normalize: apply the normalisation.
         frame_length_ms, frame_shift_ms: analysis window and hop.
         preemphasis: pre-emphasis coefficient.
         low_freq: lowest mel-filter edge in Hz; `high_freq`: highest (None or <= 0: Nyquist plus this offset).
         resample: resample other sampling rates (True) or raise a ValueError (False).
+        padding_value: value of padded frames before normalisation (and of padded samples in `pad`).
+        return_attention_mask: also return `attention_mask`, `(batch, frames)`: 1 where a frame holds audio, 0
+            where it is padding. specformers' models accept it but do not apply it (see `__call__`).
+        feature_size: channels of the raw audio `pad` handles: 1, as in transformers' AST extractor (the output
+            is always `num_mel_bins` wide).
+        padding_side: "right" only: padding goes after the audio, as in the AST recipe.
+
+    transformers' `ASTFeatureExtractor` settings are read under their names: `max_length` is `target_frames`,
+    `mean` is `norm_mean`, `std` is `norm_std`; so `SpectrogramFeatureExtractor.from_pretrained` of a folder that
+    transformers' AST extractor saved gives the same features.
     """
 
-    model_input_names = ["input_values"]
+    model_input_names = ["input_values", "attention_mask"]
 
     def __init__(
         self,
         sampling_rate: int = 16000,
         num_mel_bins: int = 128,
-        target_frames: int = 1024,
-        norm_mean: float = PRESETS["audioset"]["norm_mean"],
-        norm_std: float = PRESETS["audioset"]["norm_std"],
+        target_frames: int | None = None,
+        norm_mean: float | None = None,
+        norm_std: float | None = None,
         do_normalize: bool = True,
         frame_length_ms: float = 25.0,
         frame_shift_ms: float = 10.0,
@@ -95,16 +111,27 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         high_freq: float | None = None,
         resample: bool = True,
         padding_value: float = 0.0,
+        return_attention_mask: bool = False,
+        feature_size: int = 1,
+        padding_side: str = "right",
         **kwargs,
     ):
-        kwargs.setdefault("return_attention_mask", False)
-        kwargs.pop("feature_size", None)  # always num_mel_bins; saved configs carry it
-        super().__init__(feature_size=num_mel_bins, sampling_rate=sampling_rate, padding_value=padding_value,
-                         **kwargs)
+        settings = _with_our_names({"target_frames": target_frames, "norm_mean": norm_mean, "norm_std": norm_std,
+                                    **{name: kwargs.pop(name) for name in TRANSFORMERS_NAMES if name in kwargs}})
+        if feature_size not in (1, num_mel_bins):  # num_mel_bins: what earlier specformers versions saved
+            raise ValueError(f"feature_size={feature_size}: it is the channel count of the raw audio that pad() "
+                             "handles, always 1 (mono; multi-channel clips are mixed down in __call__).")
+        if padding_side != "right":
+            raise ValueError(f"padding_side={padding_side!r}: SpectrogramFeatureExtractor pads after the audio, as "
+                             "the AST recipe does; only 'right' is supported.")
+        unknown = sorted(set(kwargs) - _BOOKKEEPING_KEYS)
+        if unknown:
+            logger.warning(f"{type(self).__name__} ignores the unknown setting(s) {unknown}.")
+        super().__init__(feature_size=1, sampling_rate=sampling_rate, padding_value=padding_value,
+                         return_attention_mask=return_attention_mask, padding_side=padding_side, **kwargs)
         self.num_mel_bins = num_mel_bins
-        self.target_frames = target_frames
-        self.norm_mean = norm_mean
-        self.norm_std = norm_std
+        for name, value in settings.items():  # unset: AudioSet's
+            setattr(self, name, PRESETS["audioset"][name] if value is None else value)
         self.do_normalize = do_normalize
         self.frame_length_ms = frame_length_ms
         self.frame_shift_ms = frame_shift_ms
@@ -116,14 +143,27 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         self._constants = {}  # cache of window and mel filters; not serialised
 
     @classmethod
+    def from_dict(cls, feature_extractor_dict: dict, **kwargs):
+        """Build from a saved config (ours or transformers' AST extractor's); keyword arguments that name a setting
+        (under either name) override it, even when the saved config lacks it."""
+        return_unused = kwargs.pop("return_unused_kwargs", False)
+        parameters = ((set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}) | set(TRANSFORMERS_NAMES)
+                      | _BOOKKEEPING_KEYS)
+        values = _with_our_names(feature_extractor_dict)
+        values.update(_with_our_names({k: v for k, v in kwargs.items() if k in parameters}))
+        unused = {k: v for k, v in kwargs.items() if k not in parameters}
+        extractor = cls(**values)
+        return (extractor, unused) if return_unused else extractor
+
+    @classmethod
     def from_preset(cls, name: str, **overrides) -> "SpectrogramFeatureExtractor":
         """An extractor with a recipe's statistics and length: `audioset`, `esc50`, `speech_commands` or `asit`.
 
-        Keyword arguments override the preset (e.g. `target_frames=512`).
+        Keyword arguments override the preset (e.g. `target_frames=512`, or transformers' `max_length=512`).
         """
         if name not in PRESETS:
             raise ValueError(f"Unknown feature-extractor preset {name!r}; choose one of {sorted(PRESETS)}.")
-        return cls(**{**PRESETS[name], **overrides})
+        return cls(**{**PRESETS[name], **_with_our_names(overrides)})
 
     # ------------------------------------------------------------------ geometry
 
@@ -184,14 +224,18 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
     # ------------------------------------------------------------------ features
 
     @torch.no_grad()
-    def log_mel(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
+    def log_mel(self, clips: Sequence[torch.Tensor], kept: Sequence[int] | None = None,
+                total_frames: int | None = None) -> torch.Tensor:
         """Unnormalised log-mel features of 1-D float clips at `sampling_rate`, all on one device.
 
-        Returns `(batch, target_frames, num_mel_bins)`; frames past a clip's end hold `padding_value`.
+        Clip `i` keeps its first `kept[i]` frames (default: up to `target_frames`), padded to `total_frames`
+        (default `target_frames`, at least `max(kept)`). Returns `(batch, total_frames, num_mel_bins)`; frames past
+        a clip's kept ones hold `padding_value`.
         """
         device = clips[0].device
         window, filters = self._window_and_filters(device)
-        kept = [min(self.num_frames(len(c)), self.target_frames) for c in clips]
+        if kept is None:
+            kept = [min(self.num_frames(len(c)), self.target_frames) for c in clips]
         num_frames = max(kept)
         length = self.frame_length + self.hop_length * (num_frames - 1)
 
@@ -230,7 +274,7 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         if min(kept) < num_frames:
             padding = torch.arange(num_frames, device=device)[None, :] >= torch.tensor(kept, device=device)[:, None]
             features.masked_fill_(padding[..., None], self.padding_value)
-        missing = self.target_frames - num_frames
+        missing = (self.target_frames if total_frames is None else total_frames) - num_frames
         if missing > 0:
             features = torch.nn.functional.pad(features, (0, 0, 0, missing), value=self.padding_value)
         return features
@@ -239,11 +283,23 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         """`(x - norm_mean) / (2 * norm_std)`, in place."""
         return features.sub_(self.norm_mean).div_(2 * self.norm_std)
 
+    @property
+    def padded_frame_value(self) -> float:
+        """Value of a padded frame in the output: `padding_value`, normalised like the rest."""
+        if not self.do_normalize:
+            return self.padding_value
+        return (self.padding_value - self.norm_mean) / (2 * self.norm_std)
+
     def __call__(
         self,
         raw_speech,
         sampling_rate: int | None = None,
         return_tensors: str | None = None,
+        padding: bool | str | PaddingStrategy = "max_length",
+        max_length: int | None = None,
+        truncation: bool = True,
+        pad_to_multiple_of: int | None = None,
+        return_attention_mask: bool | None = None,
         device: str | torch.device | None = None,
         resample: bool | None = None,
     ) -> BatchFeature:
@@ -257,33 +313,113 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
             sampling_rate: rate of `raw_speech` (dict items carry their own). Other rates than the extractor's
                 are resampled with soxr, unless `resample=False`.
             return_tensors: "pt" (torch, on the compute device), "np", or None (a list of numpy arrays).
+            padding: as in transformers, in frames: `"max_length"` (default: every clip padded to `max_length`),
+                `True` / `"longest"` (to the longest clip of the batch) or `False` / `"do_not_pad"`.
+            max_length: frames to pad and truncate to; default `target_frames`.
+            truncation: cut clips longer than `max_length` frames (default); False keeps all their frames.
+            pad_to_multiple_of: round the padded length up to a multiple of this many frames.
+            return_attention_mask: also return `attention_mask` `(batch, frames)`, int32: 1 on frames computed from
+                the audio, 0 on padding (default: the extractor's setting). specformers' models accept it and
+                attend to every frame anyway, as AST, MAST and ASiT are trained; it is for code that expects the
+                key and for your own use (e.g. pooling over real frames only).
             device: where to compute; defaults to the device of tensor inputs, else CPU.
             resample: override the extractor's `resample` setting for this call.
-        Length is set by `target_frames` (there is no `max_length`/`truncation` argument).
+        Clips left at different lengths (`padding=False`, or `truncation=False` and a clip longer than
+        `max_length`) come back as a list of arrays; asking for tensors of them is a ValueError.
 
         Returns:
-            `BatchFeature` with `input_values` of shape `(batch, target_frames, num_mel_bins)`.
+            `BatchFeature` with `input_values` `(batch, frames, num_mel_bins)`, frames = `target_frames` by
+            default, and `attention_mask` `(batch, frames)` when asked.
         """
+        if return_tensors not in (None, "pt", "torch", "np", "numpy"):
+            raise ValueError(f"return_tensors must be 'pt', 'np' or None; got {return_tensors!r}.")
         resample = self.resample if resample is None else resample
+        return_attention_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
         items = _split_batch(raw_speech, sampling_rate)
         clips = [self._prepare_clip(audio, rate, index, resample) for index, (audio, rate) in enumerate(items)]
         if any(rate is None for _, rate in items):
             logger.warning_once(f"No sampling_rate given to {type(self).__name__}: assuming {self.sampling_rate} Hz. "
                                 "Pass sampling_rate= to avoid silent errors.")
+        kept, length = self._frame_counts([self.num_frames(len(clip)) for clip in clips], padding, max_length,
+                                          truncation, pad_to_multiple_of)
+        lengths = [max(frames, length or 0) for frames in kept]  # each clip's output frames
         device = torch.device(device) if device is not None else clips[0].device
-        features = self.log_mel([clip.to(device) for clip in clips])
+        features = self.log_mel([clip.to(device) for clip in clips], kept, max(lengths))
         if self.do_normalize:
             features = self.normalize(features)
+        outputs = {"input_values": features}
+        if return_attention_mask:
+            logger.warning_once("attention_mask marks audio frames (1) and padding (0); specformers' models accept "
+                                "it but attend to every frame, padding included, as AST, MAST and ASiT are trained.")
+            frame = torch.arange(features.shape[1], device=device)
+            outputs["attention_mask"] = (frame[None] < torch.tensor(kept, device=device)[:, None]).to(torch.int32)
 
-        if return_tensors in ("pt", "torch"):
-            values = features
-        elif return_tensors in ("np", "numpy"):
-            values = features.cpu().numpy()
+        if len(set(lengths)) > 1:
+            if return_tensors is not None:
+                raise ValueError(f"The clips come out at different lengths ({min(lengths)} to {max(lengths)} frames) "
+                                 f"with padding={padding!r} and truncation={truncation}: pass padding=True (pad to "
+                                 "the longest) or return_tensors=None (a list of arrays).")
+            return BatchFeature({key: [row[:n].cpu().numpy() for row, n in zip(value, lengths)]
+                                 for key, value in outputs.items()})
+        if return_tensors in ("np", "numpy"):
+            outputs = {key: value.cpu().numpy() for key, value in outputs.items()}
         elif return_tensors is None:
-            values = list(features.cpu().numpy())
+            outputs = {key: list(value.cpu().numpy()) for key, value in outputs.items()}
+        return BatchFeature(outputs)
+
+    def _frame_counts(self, frames: list[int], padding, max_length: int | None, truncation: bool,
+                      pad_to_multiple_of: int | None) -> tuple[list[int], int | None]:
+        """transformers' padding arguments -> the frames each clip keeps, and the length the clips are padded to
+        (None: not padded). An argument that has no effect with the others is said in the log."""
+        if padding is True:
+            strategy = PaddingStrategy.LONGEST
+        elif padding is False:
+            strategy = PaddingStrategy.DO_NOT_PAD
         else:
-            raise ValueError(f"return_tensors must be 'pt', 'np' or None; got {return_tensors!r}.")
-        return BatchFeature({"input_values": values})
+            strategy = PaddingStrategy(padding)
+        if truncation not in (True, False):
+            raise ValueError(f"truncation must be True or False; got {truncation!r}.")
+        limit = self.target_frames if max_length is None else max_length
+        if limit < 1 or (pad_to_multiple_of is not None and pad_to_multiple_of < 1):
+            raise ValueError(f"max_length and pad_to_multiple_of must be positive; got {max_length}, "
+                             f"{pad_to_multiple_of}.")
+        kept = [min(n, limit) for n in frames] if truncation else list(frames)
+        length = {PaddingStrategy.MAX_LENGTH: limit, PaddingStrategy.LONGEST: max(kept)}.get(strategy)
+        if length is not None and pad_to_multiple_of:
+            length = -(-length // pad_to_multiple_of) * pad_to_multiple_of
+        if max_length is not None and not truncation and strategy != PaddingStrategy.MAX_LENGTH:
+            logger.warning_once(f"max_length has no effect with padding={padding!r} and truncation=False.")
+        if pad_to_multiple_of and length is None:
+            logger.warning_once("pad_to_multiple_of has no effect with padding=False.")
+        return kept, length
+
+    def _pad(self, processed_features, max_length: int | None = None,
+             padding_strategy: PaddingStrategy = PaddingStrategy.DO_NOT_PAD, pad_to_multiple_of: int | None = None,
+             return_attention_mask: bool | None = None) -> dict:
+        """One item of `pad()` (SequenceFeatureExtractor's batch padding, as Trainer's `DataCollatorWithPadding`
+        calls it): a mono waveform `(samples,)` padded with `padding_value`, or a spectrogram
+        `(frames, num_mel_bins)` padded along frames with `padded_frame_value`, as `__call__` pads it."""
+        name = self.model_input_names[0]
+        values = processed_features[name]
+        if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == self.num_mel_bins)):
+            raise ValueError(f"pad() takes mono waveforms (samples,) or spectrograms (frames, {self.num_mel_bins}); "
+                             f"got an item of shape {values.shape}. Mix multi-channel audio down first, or pass it "
+                             "to the extractor itself.")
+        length = len(values)
+        if padding_strategy == PaddingStrategy.LONGEST:
+            max_length = length
+        if max_length is not None and pad_to_multiple_of:
+            max_length = -(-max_length // pad_to_multiple_of) * pad_to_multiple_of
+        if return_attention_mask and "attention_mask" not in processed_features:
+            processed_features["attention_mask"] = np.ones(length, dtype=np.int32)
+        missing = max_length - length if padding_strategy != PaddingStrategy.DO_NOT_PAD else 0
+        if missing > 0:
+            fill = self.padding_value if values.ndim == 1 else self.padded_frame_value
+            processed_features[name] = np.pad(values, [(0, missing)] + [(0, 0)] * (values.ndim - 1),
+                                              constant_values=fill)
+            if "attention_mask" in processed_features:
+                processed_features["attention_mask"] = np.pad(processed_features["attention_mask"], (0, missing))
+        return processed_features
 
     def mono_at_sampling_rate(self, audio, sampling_rate: int | None = None) -> torch.Tensor:
         """One clip (any input `__call__` accepts for one item) -> 1-D float32 tensor at `self.sampling_rate`:
@@ -355,6 +491,20 @@ def resample_audio(clip: torch.Tensor, orig_rate: int, target_rate: int) -> torc
 
     out = soxr.resample(clip.detach().cpu().numpy().astype(np.float32), orig_rate, target_rate, quality="HQ")
     return torch.from_numpy(np.ascontiguousarray(out)).to(clip.device)
+
+
+def _with_our_names(values: dict) -> dict:
+    """Settings with transformers' AST-extractor names (`max_length`, `mean`, `std`) renamed to ours; a setting
+    given under both names with two different values is a ValueError."""
+    values = dict(values)
+    for theirs, ours in TRANSFORMERS_NAMES.items():
+        if theirs in values:
+            value = values.pop(theirs)
+            if values.get(ours) is not None and values[ours] != value:
+                raise ValueError(f"{ours}={values[ours]} and {theirs}={value} (transformers' name for {ours}) "
+                                 "disagree; give one of them.")
+            values[ours] = value
+    return values
 
 
 def _is_number(x) -> bool:

@@ -61,6 +61,14 @@ def check_spectrogram(input_values: torch.Tensor, num_mel_bins: int, min_frames:
         raise ValueError(f"input_values has {input_values.shape[1]} frames; this model needs at least {min_frames}.")
 
 
+def check_attention_mask(attention_mask: torch.Tensor | None, input_values: torch.Tensor) -> None:
+    """Raise a ValueError unless `attention_mask` is None or `(batch, frames)` for `input_values`."""
+    if attention_mask is not None and tuple(attention_mask.shape) != tuple(input_values.shape[:2]):
+        raise ValueError(f"attention_mask must have shape (batch, frames) = {tuple(input_values.shape[:2])}, one "
+                         f"entry per spectrogram frame, as the feature extractor returns it; got "
+                         f"{tuple(attention_mask.shape)}.")
+
+
 def drop_patches(tokens: torch.Tensor, rate: float) -> torch.Tensor:
     """SS-MAST's patch-drop: zero the embeddings of `round(rate * patches)` random patches of each sample.
 

@@ -69,7 +69,10 @@ class ASTConversionMixin:
                     _load_transformers_weights(pretrained_model_name_or_path, hub_kwargs))
                 config = ASTConfig(**config_kwargs_from_transformers_ast(config_dict))
                 rest = {k: v for k, v in kwargs.items() if k not in HUB_KWARGS}
-                return cls._from_converted(config, state, model_args, rest)
+                model = cls._from_converted(config, state, model_args, rest)
+                # where it came from (the temporary copy is gone), e.g. for a pipeline to find its extractor
+                model.config._name_or_path = str(pretrained_model_name_or_path)
+                return model
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     @classmethod

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from ..configuration.configuration_mast import MASTConfig
 from .classification import classification_loss
-from .layers import DropPath, Mlp, check_spectrogram, drop_patches
+from .layers import DropPath, Mlp, check_attention_mask, check_spectrogram, drop_patches
 from .modeling_utils import SpecformersPreTrainedModel
 
 
@@ -159,9 +160,10 @@ class MASTPoolingAttention(nn.Module):
         return output, q_grid, weights
 
 
-class MASTLayer(nn.Module):
+class MASTLayer(GradientCheckpointingLayer):
     """MViTv2 block. The shortcut is the input, projected from its normalised form when the width changes and
-    max-pooled when the queries are; then x = shortcut + attn(LN(x)) and x = x + MLP(LN(x))."""
+    max-pooled when the queries are; then x = shortcut + attn(LN(x)) and x = x + MLP(LN(x)). A
+    `GradientCheckpointingLayer`: `activation_checkpointing_enable()` recomputes it in the backward pass."""
 
     def __init__(self, config: MASTConfig, dim: int, dim_out: int, num_heads: int, q_stride: int, kv_stride: int,
                  grid: tuple[int, int], drop_path_rate: float):
@@ -206,16 +208,11 @@ class MASTStage(nn.Module):
             self.layers.append(MASTLayer(config, dim if index == 0 else dim_out, dim_out,
                                          config.stage_heads(stage), stride, kv_stride, grid, rate))
             grid = tuple(config.pooled_size(size, stride) for size in grid)
-        self.gradient_checkpointing = False
 
     def forward(self, hidden_states: torch.Tensor, grid: tuple[int, int], output_attentions: bool = False):
         all_weights = ()
         for layer in self.layers:
-            if self.gradient_checkpointing and self.training:
-                hidden_states, grid, weights = self._gradient_checkpointing_func(layer.__call__, hidden_states, grid,
-                                                                                 output_attentions)
-            else:
-                hidden_states, grid, weights = layer(hidden_states, grid, output_attentions)
+            hidden_states, grid, weights = layer(hidden_states, grid, output_attentions)
             all_weights += (weights,)
         return hidden_states, grid, all_weights
 
@@ -301,6 +298,7 @@ class MASTModel(MASTTimmMixin, MASTPreTrainedModel):
     def forward(
         self,
         input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
         patch_drop_rate: float = 0.0,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
@@ -309,6 +307,9 @@ class MASTModel(MASTTimmMixin, MASTPreTrainedModel):
         r"""
         Args:
             input_values: `(batch, frames, mel_bins)` normalised log-mel features, any frame count.
+            attention_mask: `(batch, frames)`, as the feature extractor returns it; accepted so that code written
+                for transformers' audio models (padding collators, example scripts) runs, and not applied: pooling
+                attention needs the whole grid, and MAST is trained on padded clips as they are.
             patch_drop_rate: in training, zero this fraction of patch embeddings (SS-MAST's patch-drop, 0.2 in
                 the paper); ignored in eval mode.
         Returns:
@@ -322,6 +323,7 @@ class MASTModel(MASTTimmMixin, MASTPreTrainedModel):
         return_dict = config.return_dict if return_dict is None else return_dict
         check_spectrogram(input_values, config.num_mel_bins,
                           min_frames=config.patch_kernel_size[1] - 2 * config.patch_padding[1])
+        check_attention_mask(attention_mask, input_values)
         if not 0.0 <= patch_drop_rate < 1.0:
             raise ValueError(f"patch_drop_rate must be in [0, 1); got {patch_drop_rate}.")
 
@@ -348,6 +350,7 @@ class MASTForAudioClassification(MASTTimmMixin, MASTPreTrainedModel):
         self,
         input_values: torch.Tensor,
         labels: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -355,11 +358,12 @@ class MASTForAudioClassification(MASTTimmMixin, MASTPreTrainedModel):
         r"""
         Args:
             input_values: `(batch, frames, mel_bins)` normalised log-mel features.
+            attention_mask: `(batch, frames)`; accepted and not applied (see `MASTModel.forward`).
             labels: `(batch,)` class indices, `(batch, num_labels)` multi-label or soft targets, or regression
                 values, as `config.problem_type` says.
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        outputs = self.mast(input_values, output_attentions=output_attentions,
+        outputs = self.mast(input_values, attention_mask, output_attentions=output_attentions,
                             output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(outputs.pooler_output)
         loss = classification_loss(logits, labels, self.config) if labels is not None else None

@@ -23,18 +23,38 @@ LOADERS = {
 
 
 class SpecformersPreTrainedModel(PreTrainedModel):
-    """Spectrogram input, SDPA and gradient checkpointing, and truncated-normal initialisation (std
-    `config.initializer_range`) of linear and convolution weights, plus of the parameters a module names in its
-    class attribute `_trunc_normal_parameters` (tokens, position tables)."""
+    """Spectrogram input, SDPA or eager attention (switchable at any time with `set_attn_implementation`),
+    activation checkpointing of every block (each a `GradientCheckpointingLayer`), and truncated-normal
+    initialisation (std `config.initializer_range`) of linear and convolution weights, plus of the parameters a
+    module names in its class attribute `_trunc_normal_parameters` (tokens, position tables).
+
+    The config is validated when the model is built (as transformers' models do), so a config may be assembled
+    field by field first."""
 
     main_input_name = "input_values"
+    input_modalities = ("audio",)
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+
+    def __init__(self, config: PretrainedConfig, *inputs, **kwargs):
+        config.validate_fields()
+        super().__init__(config, *inputs, **kwargs)
+
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        # Every attention module reads `config._attn_implementation` at each call, so switching takes effect at
+        # once. (transformers' default guesses this from the module source and caches it on the class.)
+        return True
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         """`PreTrainedModel.from_pretrained`, refusing what would not give the encoder the user means: a folder of
-        another model type, a pretraining checkpoint (`checkpoint-N`), or one with none of the encoder's weights."""
+        another model type, a pretraining checkpoint (`checkpoint-N`), or one with none of the encoder's weights.
+
+        Weights given explicitly (`from_pretrained(None, config=config, state_dict=...)`) are the caller's choice
+        and are not checked."""
+        if pretrained_model_name_or_path is None:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         if not isinstance(kwargs.get("config"), PretrainedConfig):
             hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
             try:

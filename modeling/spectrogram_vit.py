@@ -9,11 +9,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from ..configuration.configuration_ast import SpectrogramViTConfig
 from .classification import ClassifierHead, classification_loss
-from .layers import DropPath, Mlp, check_spectrogram, drop_patches
+from .layers import DropPath, Mlp, check_attention_mask, check_spectrogram, drop_patches
 from .modeling_utils import SpecformersPreTrainedModel
 
 
@@ -122,8 +123,9 @@ class SpectrogramViTAttention(nn.Module):
         return self.proj_dropout(self.proj(context)), weights
 
 
-class SpectrogramViTLayer(nn.Module):
-    """Pre-norm transformer block: x + attn(LN(x)), then x + MLP(LN(x)), each through stochastic depth."""
+class SpectrogramViTLayer(GradientCheckpointingLayer):
+    """Pre-norm transformer block: x + attn(LN(x)), then x + MLP(LN(x)), each through stochastic depth. A
+    `GradientCheckpointingLayer`: `activation_checkpointing_enable()` recomputes it in the backward pass."""
 
     def __init__(self, config: SpectrogramViTConfig, drop_path_rate: float = 0.0):
         super().__init__()
@@ -150,18 +152,13 @@ class SpectrogramViTEncoder(nn.Module):
         depth = config.num_hidden_layers
         rates = [config.drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.layers = nn.ModuleList([SpectrogramViTLayer(config, rate) for rate in rates])
-        self.gradient_checkpointing = False
 
     def forward(self, hidden_states: torch.Tensor, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> BaseModelOutput:
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for layer in self.layers:
-            if self.gradient_checkpointing and self.training:
-                hidden_states, weights = self._gradient_checkpointing_func(layer.__call__, hidden_states,
-                                                                           output_attentions)
-            else:
-                hidden_states, weights = layer(hidden_states, output_attentions)
+            hidden_states, weights = layer(hidden_states, output_attentions)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
@@ -191,6 +188,7 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
     def forward(
         self,
         input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
         patch_drop_rate: float = 0.0,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
@@ -200,6 +198,9 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         Args:
             input_values: `(batch, frames, mel_bins)` normalised log-mel features; any frame count of at least
                 one patch works (position embeddings are adapted to the grid).
+            attention_mask: `(batch, frames)`, as the feature extractor returns it; accepted so that code written
+                for transformers' AST (padding collators, its example scripts) runs, and not applied: the model
+                attends to every frame, padding included, as AST and ASiT are trained and evaluated.
             patch_drop_rate: in training, zero this fraction of patch embeddings before their positions are added
                 (SS-MAST's patch-drop); ignored in eval mode.
         Returns:
@@ -211,6 +212,7 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
         return_dict = config.return_dict if return_dict is None else return_dict
         check_spectrogram(input_values, config.num_mel_bins, min_frames=config.patch_size)
+        check_attention_mask(attention_mask, input_values)
         if not 0.0 <= patch_drop_rate < 1.0:
             raise ValueError(f"patch_drop_rate must be in [0, 1); got {patch_drop_rate}.")
 
@@ -242,6 +244,7 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         self,
         input_values: torch.Tensor,
         labels: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -249,11 +252,12 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         r"""
         Args:
             input_values: `(batch, frames, mel_bins)` normalised log-mel features.
+            attention_mask: `(batch, frames)`; accepted and not applied (see `SpectrogramViTModel.forward`).
             labels: `(batch,)` class indices (single-label), `(batch, num_labels)` targets (multi-label, or soft
                 single-label targets such as mixup's), or `(batch,)` floats for regression.
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        outputs = self.vit(input_values, output_attentions=output_attentions,
+        outputs = self.vit(input_values, attention_mask, output_attentions=output_attentions,
                            output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(outputs.pooler_output)
         loss = classification_loss(logits, labels, self.config) if labels is not None else None

@@ -6,6 +6,9 @@ A test class sets `config_class`, `preset`, `model_class`, `classification_class
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +16,7 @@ import torch.nn.functional as F
 from audio_helpers import noisy_tone
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, pipeline
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from specformers import ASiTConfig, ASiTModel, ASTConfig, ASTModel, MASTConfig, MASTModel, SpectrogramFeatureExtractor
 
@@ -20,6 +24,17 @@ from specformers import ASiTConfig, ASiTModel, ASTConfig, ASTModel, MASTConfig, 
 FAMILIES = {"specformers-ast": (ASTModel, ASTConfig, "ast-tiny"),
             "specformers-mast": (MASTModel, MASTConfig, "mast-tiny"),
             "specformers-asit": (ASiTModel, ASiTConfig, "asit-tiny")}
+
+
+def assert_invalid(config, model_class, message: str, tmp_path) -> None:
+    """A bad config builds (transformers' configs may be assembled field by field) and is refused with `message`
+    where transformers validates: `validate()`, `save_pretrained`, and when a model is built from it."""
+    with pytest.raises(ValueError, match=message):
+        config.validate()
+    with pytest.raises(ValueError, match=message):
+        config.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        model_class(config)
 
 
 class ModelTesterMixin:
@@ -162,6 +177,79 @@ class ModelTesterMixin:
         assert reference.keys() == checkpointed.keys() and len(reference) == len(list(model.parameters()))
         for name in reference:
             torch.testing.assert_close(checkpointed[name], reference[name], atol=1e-6, rtol=1e-5)
+
+    def test_activation_checkpointing_is_transformers_own(self):
+        """Every block is a GradientCheckpointingLayer, so `every_n_layers` picks the blocks that are recomputed in
+        the backward pass (a recomputed block runs its attention twice per step)."""
+        model = self.classifier().train()
+        layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+        assert len(layers) >= 2
+        model.activation_checkpointing_enable(every_n_layers=2)
+        recomputed = [index % 2 == 0 for index in range(len(layers))]
+        assert [layer.gradient_checkpointing for layer in layers] == recomputed and model.is_activation_checkpointing
+        calls = Counter()
+        for index, layer in enumerate(layers):
+            layer.attention.register_forward_hook(lambda *_, index=index: calls.update([index]))
+        model(self.make_inputs(), labels=torch.tensor([0, 2])).loss.backward()
+        assert [calls[index] for index in range(len(layers))] == [2 if again else 1 for again in recomputed]
+        model.activation_checkpointing_disable()
+        assert not model.is_activation_checkpointing
+
+    def test_set_attn_implementation_switches_both_ways(self, monkeypatch):
+        model = self.classifier()
+        inputs = self.make_inputs()
+        reference = model(inputs).logits
+        sdpa_calls = []
+        sdpa = F.scaled_dot_product_attention
+        monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **k: sdpa_calls.append(1) or sdpa(*a, **k))
+        for implementation in ("eager", "sdpa", "eager", "sdpa"):
+            model.set_attn_implementation(implementation)
+            assert model.config._attn_implementation == implementation
+            sdpa_calls.clear()
+            torch.testing.assert_close(model(inputs).logits, reference, atol=1e-5, rtol=1e-4)
+            assert bool(sdpa_calls) == (implementation == "sdpa")
+        with pytest.raises(ValueError, match="does not support Flash Attention"):
+            model.set_attn_implementation("flash_attention_2")
+
+    def test_attention_mask_is_accepted_and_not_applied(self):
+        model = self.classifier()
+        inputs = self.make_inputs()
+        mask = torch.ones(2, self.frames, dtype=torch.int32)
+        mask[0, self.frames // 2:] = 0  # padding frames are still attended to, as the models are trained
+        torch.testing.assert_close(model(inputs, attention_mask=mask).logits, model(inputs).logits, rtol=0, atol=0)
+        base = model.base_model
+        torch.testing.assert_close(base(inputs, attention_mask=mask).last_hidden_state,
+                                   base(inputs).last_hidden_state, rtol=0, atol=0)
+        with pytest.raises(ValueError, match="attention_mask must have shape \\(batch, frames\\)"):
+            model(inputs, attention_mask=mask[:, :10])
+
+    def test_config_round_trip(self, tmp_path):
+        config = self.make_config()
+        values = config.to_dict()
+        assert self.config_class.from_dict(values).to_dict() == values
+        assert self.config_class.from_dict(json.loads(config.to_json_string())).to_dict() == values
+        config.save_pretrained(tmp_path)
+        loaded = AutoConfig.from_pretrained(tmp_path)
+        assert type(loaded) is self.config_class
+        assert {**loaded.to_dict(), "_name_or_path": ""} == values  # loading records where the config came from
+        generic = {name: getattr(config, name) for name in ("hidden_size", "num_hidden_layers", "num_attention_heads")}
+        assert all(isinstance(value, int) and value > 0 for value in generic.values()), generic
+
+    def test_transformers_loading_calls_with_explicit_weights(self, tmp_path):
+        """`from_pretrained(None, config=..., state_dict=...)` and a folder whose keys are all renamed by
+        `key_mapping`: the caller chose the weights, so the no-encoder-weights guard stays out."""
+        model = self.classifier()
+        inputs = self.make_inputs()
+        expected = model(inputs).logits
+        loaded = self.classification_class.from_pretrained(None, config=model.config, state_dict=model.state_dict())
+        torch.testing.assert_close(loaded.eval()(inputs).logits, expected, rtol=0, atol=0)
+        fresh = self.classification_class.from_pretrained(None, config=model.config, state_dict={})
+        assert type(fresh) is self.classification_class
+        model.config.save_pretrained(tmp_path / "renamed")
+        save_file({f"elsewhere.{k}": v.contiguous() for k, v in model.state_dict().items()},
+                  str(tmp_path / "renamed" / "model.safetensors"), metadata={"format": "pt"})
+        mapped = self.classification_class.from_pretrained(tmp_path / "renamed", key_mapping={r"^elsewhere\.": ""})
+        torch.testing.assert_close(mapped.eval()(inputs).logits, expected, rtol=0, atol=0)
 
     def test_training_step_lowers_the_loss(self):
         model = self.classifier().train()

@@ -7,9 +7,11 @@ import torch
 from audio_helpers import chirp, noisy_tone
 from transformers import AutoFeatureExtractor
 from transformers.models.audio_spectrogram_transformer import feature_extraction_audio_spectrogram_transformer
+from transformers.testing_utils import CaptureLogger
 
 import specformers  # noqa: F401  (registers the Auto classes)
 from specformers import SpectrogramFeatureExtractor
+from specformers.feature_extraction import feature_extraction_fbank
 from specformers.feature_extraction.feature_extraction_fbank import PRESETS, kaldi_mel_filterbank
 
 FIXTURE_DIR = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -132,8 +134,8 @@ def test_return_types():
     assert isinstance(extractor(clips, sampling_rate=16000, return_tensors="np")["input_values"], np.ndarray)
     with pytest.raises(ValueError, match="return_tensors"):
         extractor(clips, sampling_rate=16000, return_tensors="tf")
-    with pytest.raises(TypeError, match="max_length"):  # the length is target_frames: no silent no-op argument
-        extractor(clips, sampling_rate=16000, max_length=50)
+    with pytest.raises(TypeError, match="max_len"):  # a misspelt argument is not swallowed
+        extractor(clips, sampling_rate=16000, max_len=50)
 
 
 def test_input_forms_agree():
@@ -278,3 +280,164 @@ def test_settings_changed_after_construction_take_effect():
         clip, sampling_rate=8000, return_tensors="pt")["input_values"]
     assert got.shape == (1, 50, 64)
     torch.testing.assert_close(got, expected)
+
+
+# ---------------------------------------------------------------- transformers' conventions
+
+
+def captured_log():
+    """Everything the extractor logs, warnings said once per process included (their memory is cleared)."""
+    feature_extraction_fbank.logger.warning_once.cache_clear()
+    return CaptureLogger(feature_extraction_fbank.logger)
+
+
+def test_reads_a_folder_saved_by_transformers_ast_extractor(monkeypatch, tmp_path):
+    """A speech-commands AST's extractor: 128 frames and that corpus' statistics, under transformers' names."""
+    settings = {"max_length": 128, "mean": PRESETS["speech_commands"]["norm_mean"],
+                "std": PRESETS["speech_commands"]["norm_std"]}
+    reference = transformers_numpy_extractor(monkeypatch, return_attention_mask=True, **settings)
+    reference.save_pretrained(tmp_path)
+    ours = SpectrogramFeatureExtractor.from_pretrained(tmp_path)
+    assert (ours.target_frames, ours.norm_mean, ours.norm_std) == (128, settings["mean"], settings["std"])
+    assert ours.return_attention_mask and ours.feature_size == 1
+    clips = [noisy_tone(30000, seed=1), chirp(9000) + noisy_tone(9000, seed=2)]
+    expected = np.stack(reference(clips, sampling_rate=16000, return_tensors="np")["input_values"])
+    got = ours(clips, sampling_rate=16000, return_tensors="np")["input_values"]
+    assert got.shape == expected.shape == (2, 128, 128)
+    np.testing.assert_allclose(got, expected, atol=1e-3, rtol=0)
+    # the same settings given by hand, and keyword overrides under either name
+    by_hand = SpectrogramFeatureExtractor(**settings)
+    assert (by_hand.target_frames, by_hand.norm_mean, by_hand.norm_std) == (128, settings["mean"], settings["std"])
+    assert SpectrogramFeatureExtractor.from_preset("esc50", max_length=100, std=5.0).to_dict() == \
+        SpectrogramFeatureExtractor.from_preset("esc50", target_frames=100, norm_std=5.0).to_dict()
+    assert SpectrogramFeatureExtractor.from_pretrained(tmp_path, target_frames=256).target_frames == 256
+    assert SpectrogramFeatureExtractor.from_pretrained(tmp_path, max_length=64).target_frames == 64
+    assert not SpectrogramFeatureExtractor.from_pretrained(tmp_path, return_attention_mask=False).return_attention_mask
+    # importing specformers leaves transformers' own extractor to transformers
+    native = AutoFeatureExtractor.from_pretrained(tmp_path)
+    assert type(native).__name__ == "ASTFeatureExtractor" and native.max_length == 128
+
+
+def test_settings_that_cannot_be_honoured_are_refused_or_reported(tmp_path):
+    with pytest.raises(ValueError, match="target_frames=512 and max_length=128 .* disagree"):
+        SpectrogramFeatureExtractor(target_frames=512, max_length=128)
+    with pytest.raises(ValueError, match="feature_size=2: it is the channel count"):
+        SpectrogramFeatureExtractor(feature_size=2)
+    with pytest.raises(ValueError, match="padding_side='left'"):
+        SpectrogramFeatureExtractor(padding_side="left")
+    with captured_log() as log:
+        SpectrogramFeatureExtractor(hop_ms=5)
+    assert "ignores the unknown setting(s) ['hop_ms']" in log.out
+    # folders saved by earlier specformers versions carry feature_size = num_mel_bins
+    SpectrogramFeatureExtractor().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({**saved, "feature_size": 128}))
+    assert SpectrogramFeatureExtractor.from_pretrained(tmp_path).feature_size == 1
+
+
+def test_serialisation_round_trips(tmp_path):
+    extractor = SpectrogramFeatureExtractor.from_preset("speech_commands", return_attention_mask=True, low_freq=30.0)
+    values = extractor.to_dict()
+    assert values["feature_size"] == 1 and values["target_frames"] == 128 and "max_length" not in values
+    assert SpectrogramFeatureExtractor.from_dict(values).to_dict() == values
+    assert SpectrogramFeatureExtractor(**json.loads(extractor.to_json_string())).to_dict() == values
+    extractor.to_json_file(tmp_path / "extractor.json")
+    assert SpectrogramFeatureExtractor.from_json_file(tmp_path / "extractor.json").to_dict() == values
+    extractor.save_pretrained(tmp_path / "saved")
+    assert AutoFeatureExtractor.from_pretrained(tmp_path / "saved").to_dict() == values
+
+
+def test_call_takes_transformers_padding_arguments():
+    extractor = SpectrogramFeatureExtractor(target_frames=100)
+    clips = [noisy_tone(8000, seed=1), noisy_tone(24000, seed=2)]  # 48 and 148 frames
+    frames = [extractor.num_frames(len(clip)) for clip in clips]
+    alone = [SpectrogramFeatureExtractor(target_frames=n)(clip, sampling_rate=16000, return_tensors="np")
+             ["input_values"][0] for clip, n in zip(clips, frames)]
+
+    # max_length is the frame count, as target_frames
+    np.testing.assert_array_equal(extractor(clips, sampling_rate=16000, max_length=60, return_tensors="np")
+                                  ["input_values"],
+                                  SpectrogramFeatureExtractor(target_frames=60)(clips, sampling_rate=16000,
+                                                                                return_tensors="np")["input_values"])
+    # no padding, no truncation: each clip at its own length
+    ragged = extractor(clips, sampling_rate=16000, padding=False, truncation=False)["input_values"]
+    assert [r.shape for r in ragged] == [(48, 128), (148, 128)]
+    for got, expected in zip(ragged, alone):
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="different lengths \\(48 to 148 frames\\).*padding=True"):
+        extractor(clips, sampling_rate=16000, padding=False, truncation=False, return_tensors="pt")
+    # padding to the longest, rounded up to a multiple
+    longest = extractor(clips, sampling_rate=16000, padding="longest", truncation=False, pad_to_multiple_of=32,
+                        return_attention_mask=True, return_tensors="pt")
+    assert longest["input_values"].shape == (2, 160, 128) and longest["attention_mask"].dtype == torch.int32
+    assert longest["attention_mask"].sum(dim=1).tolist() == frames
+    torch.testing.assert_close(longest["input_values"][0, :48], torch.from_numpy(alone[0]), atol=1e-5, rtol=0)
+    assert torch.all(longest["input_values"][0, 48:] == extractor.padded_frame_value)
+    # truncation=False with the default padding leaves the long clip long
+    kept = extractor(clips, sampling_rate=16000, truncation=False)["input_values"]
+    assert [k.shape[0] for k in kept] == [100, 148]
+    # padding=True truncates to max_length first
+    assert extractor(clips, sampling_rate=16000, padding=True, max_length=120, return_tensors="np")[
+        "input_values"].shape == (2, 120, 128)
+    with pytest.raises(ValueError, match="is not a valid PaddingStrategy"):
+        extractor(clips, sampling_rate=16000, padding="shortest")
+    with pytest.raises(ValueError, match="truncation must be True or False"):
+        extractor(clips, sampling_rate=16000, truncation="only_first")
+
+
+def test_arguments_without_effect_are_reported():
+    extractor = SpectrogramFeatureExtractor(target_frames=100)
+    with captured_log() as log:
+        extractor(noisy_tone(8000), sampling_rate=16000, padding=False, pad_to_multiple_of=8)
+        extractor(noisy_tone(8000), sampling_rate=16000, padding=True, truncation=False, max_length=50)
+    assert "pad_to_multiple_of has no effect with padding=False" in log.out
+    assert "max_length has no effect with padding=True and truncation=False" in log.out
+
+
+def test_attention_mask_marks_audio_frames():
+    extractor = SpectrogramFeatureExtractor(target_frames=100, return_attention_mask=True)
+    clips = [noisy_tone(8000), noisy_tone(40000)]
+    with captured_log() as log:
+        out = extractor(clips, sampling_rate=16000, return_tensors="np")
+    assert "attend to every frame" in log.out  # says that the models do not apply it
+    assert out["attention_mask"].shape == (2, 100) and out["attention_mask"].dtype == np.int32
+    assert out["attention_mask"].sum(axis=1).tolist() == [48, 100]
+    assert out["attention_mask"][0, :48].all() and not out["attention_mask"][0, 48:].any()
+    assert "attention_mask" not in extractor(clips, sampling_rate=16000, return_attention_mask=False)
+
+
+def test_pad_handles_waveforms_as_transformers_sequence_extractors_do():
+    """`pad()` of raw audio against transformers' Wav2Vec2 extractor (a SequenceFeatureExtractor for mono audio)."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    reference = Wav2Vec2FeatureExtractor(feature_size=1, padding_value=0.0, return_attention_mask=True,
+                                         do_normalize=False)
+    ours = SpectrogramFeatureExtractor(return_attention_mask=True)
+    waves = [noisy_tone(1000, seed=1), noisy_tone(2500, seed=2), noisy_tone(1700, seed=3)]
+    cases = [{}, {"padding": "max_length", "max_length": 3000}, {"max_length": 1200, "truncation": True},
+             {"pad_to_multiple_of": 512}, {"padding": False, "max_length": 900, "truncation": True}]
+    for kwargs in cases:
+        for as_tensor in (False, True):
+            items = [{"input_values": torch.from_numpy(w) if as_tensor else w} for w in waves]
+            got = ours.pad(items, **kwargs)
+            expected = reference.pad([dict(i) for i in items], **kwargs)
+            for key in ("input_values", "attention_mask"):
+                for g, e in zip(got[key], expected[key]):
+                    np.testing.assert_array_equal(np.asarray(g), np.asarray(e))
+            assert isinstance(got["input_values"][0], torch.Tensor) == as_tensor
+
+
+def test_pad_of_spectrograms_matches_the_extractors_own_padding():
+    """Trainer's DataCollatorWithPadding calls pad() on the extractor's output: padded frames must be the ones
+    `__call__` writes, and the mask the one it returns."""
+    extractor = SpectrogramFeatureExtractor(target_frames=100)
+    clips = [noisy_tone(8000, seed=1), noisy_tone(20000, seed=2)]
+    ragged = extractor(clips, sampling_rate=16000, padding=False)["input_values"]
+    padded = extractor.pad([{"input_values": r, "labels": i} for i, r in enumerate(ragged)], return_tensors="pt",
+                           return_attention_mask=True)
+    direct = extractor(clips, sampling_rate=16000, padding=True, return_attention_mask=True, return_tensors="pt")
+    torch.testing.assert_close(padded["input_values"], direct["input_values"])
+    assert torch.equal(padded["attention_mask"], direct["attention_mask"].to(padded["attention_mask"].dtype))
+    assert padded["labels"].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="pad\\(\\) takes mono waveforms \\(samples,\\) or spectrograms"):
+        extractor.pad({"input_values": [np.zeros((2, 4000), dtype=np.float32)]})

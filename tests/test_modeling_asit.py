@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from model_tester import ModelTesterMixin
+from model_tester import ModelTesterMixin, assert_invalid
 from transformers import AutoModelForPreTraining
 
 from specformers import ASiTConfig, ASiTForAudioClassification, ASiTForPreTraining, ASiTModel
@@ -28,18 +28,16 @@ def tiny_config(**overrides):
 # ---------------------------------------------------------------- configuration and layout
 
 
-def test_asit_base_layout():
+def test_asit_base_layout(tmp_path):
     config = ASiTConfig.from_preset("asit-base")
     assert config.patch_grid == (8, 37) and config.num_prefix_tokens == 1  # 296 patches of a 592-frame input
     assert (config.token_order, config.position_resize, config.patch_stride) == ("time_major", "bicubic", (16, 16))
     small = ASiTConfig.from_preset("asit-small")
     assert (small.hidden_size, small.num_attention_heads) == (384, 6)
-    with pytest.raises(ValueError, match="patch_stride must be \\(16, 16\\)"):
-        ASiTConfig(patch_stride=(10, 10))
-    with pytest.raises(ValueError, match="local_loss_tokens"):
-        ASiTConfig(local_loss_tokens="some")
-    with pytest.raises(ValueError, match="gmml_min_coverage"):
-        ASiTConfig(gmml_min_coverage=0.8, gmml_max_coverage=0.6)
+    assert_invalid(ASiTConfig(patch_stride=(10, 10)), ASiTModel, "patch_stride must be \\(16, 16\\)", tmp_path)
+    assert_invalid(ASiTConfig(local_loss_tokens="some"), ASiTForPreTraining, "local_loss_tokens", tmp_path)
+    assert_invalid(ASiTConfig(gmml_min_coverage=0.8, gmml_max_coverage=0.6), ASiTForPreTraining, "gmml_min_coverage",
+                   tmp_path)
 
 
 def test_tokens_are_time_major():

@@ -5,11 +5,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 import transformers
-from model_tester import ModelTesterMixin
+from audio_helpers import noisy_tone
+from model_tester import ModelTesterMixin, assert_invalid
 from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModelForAudioClassification
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+from transformers.models.audio_spectrogram_transformer import feature_extraction_audio_spectrogram_transformer
 
-from specformers import ASiTModel, ASTConfig, ASTForAudioClassification, ASTModel, MASTForAudioClassification
+from specformers import (ASiTModel, ASTConfig, ASTForAudioClassification, ASTModel, MASTForAudioClassification,
+                         SpectrogramFeatureExtractor)
 from specformers.modeling.spectrogram_vit import resize_position_grid
 
 
@@ -28,7 +31,7 @@ class TestAST(ModelTesterMixin):
 # ---------------------------------------------------------------- configuration
 
 
-def test_presets_and_validation():
+def test_presets_and_validation(tmp_path):
     base = ASTConfig.from_preset("ast-base")
     assert (base.hidden_size, base.num_hidden_layers, base.num_attention_heads, base.intermediate_size) == (
         768, 12, 12, 3072)
@@ -36,12 +39,16 @@ def test_presets_and_validation():
     assert ASTConfig.from_preset("ast-tiny", hidden_size=96, num_attention_heads=3).hidden_size == 96
     with pytest.raises(ValueError, match="Unknown ASTConfig preset"):
         ASTConfig.from_preset("ast-huge")
-    with pytest.raises(ValueError, match="hidden_size=100 must be divisible by num_attention_heads=12"):
-        ASTConfig(hidden_size=100)
-    with pytest.raises(ValueError, match="token_order"):
-        ASTConfig(token_order="diagonal")
-    with pytest.raises(ValueError, match="patch_size=16 is larger"):
-        ASTConfig(target_frames=8)
+    assert_invalid(ASTConfig(hidden_size=100), ASTModel, "hidden_size=100 must be divisible by num_attention_heads=12",
+                   tmp_path)
+    assert_invalid(ASTConfig(token_order="diagonal"), ASTForAudioClassification, "token_order", tmp_path)
+    assert_invalid(ASTConfig(target_frames=8), ASTModel, "patch_size=16 is larger", tmp_path)
+    with pytest.raises(ValueError, match="hidden_size=65 must be divisible by num_attention_heads=2"):
+        ASTConfig.from_preset("ast-tiny", hidden_size=65)
+    # built step by step, as transformers allows: only the finished config is checked
+    config = ASTConfig(hidden_size=32)
+    config.num_attention_heads = 4
+    assert ASTModel(config).encoder.layers[0].attention.head_dim == 8
     assert ASTConfig(patch_stride=[16, 8]).patch_stride == (16, 8)
 
 
@@ -142,6 +149,36 @@ def test_both_libraries_ast_classes_still_resolve(tmp_path):
     assert type(AutoConfig.from_pretrained(ours_dir)) is ASTConfig
     assert type(AutoModelForAudioClassification.from_pretrained(ours_dir)) is ASTForAudioClassification
     assert ASTConfig.model_type == "specformers-ast" != transformers.ASTConfig.model_type
+
+
+def test_a_converted_transformers_ast_keeps_its_extractor_settings(monkeypatch, tmp_path):
+    """A transformers AST folder with its extractor (100 frames, speech-commands statistics): the extractor read
+    by specformers, and the one the pipeline uses beside the converted model, have the checkpoint's settings."""
+    reference, v4_dir, _ = transformers_ast(tmp_path)
+    monkeypatch.setattr(feature_extraction_audio_spectrogram_transformer, "is_speech_available", lambda: False)
+    their_extractor = transformers.ASTFeatureExtractor(max_length=100, mean=-6.845978, std=5.5654526)
+    their_extractor.save_pretrained(v4_dir)
+    ours = ASTForAudioClassification.from_pretrained(v4_dir).eval()
+    assert ours.config._name_or_path == str(v4_dir)  # not the temporary converted copy
+    extractor = SpectrogramFeatureExtractor.from_pretrained(v4_dir)
+    clip = noisy_tone(24000)
+    features = extractor(clip, sampling_rate=16000, return_tensors="pt")
+    assert features["input_values"].shape == (1, 100, 128)
+    their_features = their_extractor(clip, sampling_rate=16000, return_tensors="pt")
+    torch.testing.assert_close(features["input_values"], their_features["input_values"], atol=1e-3, rtol=0)
+    expected = ours(**features).logits.softmax(-1)[0]
+    torch.testing.assert_close(expected, reference(**their_features).logits.softmax(-1)[0], atol=1e-3, rtol=0)
+
+    # (a model object with an extractor *path* trips transformers' own pipeline(): it looks for a CTC decoder at None)
+    classify = pipeline("audio-classification", model=ours,
+                        feature_extractor=AutoFeatureExtractor.from_pretrained(v4_dir))
+    assert type(classify.feature_extractor) is SpectrogramFeatureExtractor
+    assert classify.feature_extractor.to_dict() == extractor.to_dict()
+    for prediction in classify(clip, top_k=None):
+        label_id = ours.config.label2id[prediction["label"]]
+        assert prediction["score"] == pytest.approx(expected[label_id].item(), abs=1e-5)
+    at_44k = classify({"array": noisy_tone(44100, rate=44100), "sampling_rate": 44100}, top_k=None)  # no torchaudio
+    assert sum(p["score"] for p in at_44k) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_only_ast_classes_take_transformers_checkpoints(tmp_path):

@@ -2,7 +2,7 @@ import os
 
 import pytest
 import torch
-from model_tester import ModelTesterMixin
+from model_tester import ModelTesterMixin, assert_invalid
 from safetensors.torch import load_file
 
 from specformers import MASTConfig, MASTForAudioClassification, MASTModel
@@ -76,9 +76,10 @@ def test_config_overrides_with_tuples_round_trip(tmp_path):
         ({"kv_stride": 0}, "strides must be >= 1"),
     ],
 )
-def test_bad_configs_fail_at_config_time(overrides, message):
+def test_bad_configs_are_refused_where_transformers_validates(overrides, message, tmp_path):
+    assert_invalid(MASTConfig(**overrides), MASTModel, message, tmp_path)
     with pytest.raises(ValueError, match=message):
-        MASTConfig(**overrides)
+        MASTConfig.from_preset("mast-small", **overrides)
 
 
 # ---------------------------------------------------------------- pooling attention pieces

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from model_tester import assert_invalid
 from transformers import AutoModelForPreTraining
 
 from specformers import (ASTConfig, ASTForAudioClassification, ASTModel, MASTConfig, MASTModel, SSMASTConfig,
@@ -89,10 +90,9 @@ def test_saves_loads_and_exports_the_encoder(tmp_path):
     torch.testing.assert_close(classifier.vit(inputs).pooler_output, model.backbone.eval()(inputs).pooler_output)
 
 
-def test_bad_configs():
-    with pytest.raises(ValueError, match="contrastive_temperature must be positive"):
-        SSMASTConfig(contrastive_temperature=0.0)
-    with pytest.raises(ValueError, match="patch_drop_rate"):
-        SSMASTConfig(patch_drop_rate=1.0)
+def test_bad_configs(tmp_path):
+    assert_invalid(SSMASTConfig(contrastive_temperature=0.0), SSMASTForPreTraining,
+                   "contrastive_temperature must be positive", tmp_path)
+    assert_invalid(SSMASTConfig(patch_drop_rate=1.0), SSMASTForPreTraining, "patch_drop_rate", tmp_path)
     config = SSMASTConfig()
     assert isinstance(config.backbone, MASTConfig) and config.backbone.depths == (1, 2, 11, 2)

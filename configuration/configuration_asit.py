@@ -10,7 +10,8 @@ LOCAL_LOSS_TOKENS = ("all", "corrupted")
 class ASiTConfig(SpectrogramViTConfig):
     r"""ASiT (Atito et al. 2022): a ViT over non-overlapping 16 x 16 patches of a 592-frame (6 s) spectrogram, one
     cls token, time-major tokens (37 x 8 = 296 patches), position embeddings resized bicubically for other
-    lengths. Defaults are ASiT-Base; presets `asit-base`, `asit-small`, `asit-tiny`.
+    lengths, stochastic depth 0.1 (the authors' student; the EMA teacher runs in eval mode, without it). Defaults
+    are ASiT-Base; presets `asit-base`, `asit-small`, `asit-tiny` (no stochastic depth: two layers).
 
     Backbone fields are those of `SpectrogramViTConfig`. Pretraining (`ASiTForPreTraining`) fields, defaults from
     the authors' code:
@@ -38,7 +39,7 @@ class ASiTConfig(SpectrogramViTConfig):
         "asit-base": {},
         "asit-small": {"hidden_size": 384, "num_attention_heads": 6, "intermediate_size": 1536},
         "asit-tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
-                      "target_frames": 96, "projection_hidden_size": 128, "projection_bottleneck_size": 32,
+                      "target_frames": 96, "drop_path_rate": 0.0, "projection_hidden_size": 128, "projection_bottleneck_size": 32,
                       "global_output_size": 256, "local_output_size": 64, "reconstruction_hidden_size": 64,
                       "reconstruction_bottleneck_size": 32},
     }
@@ -51,6 +52,7 @@ class ASiTConfig(SpectrogramViTConfig):
         pooling: str = "prefix",
         position_resize: str = "bicubic",
         target_frames: int = 592,
+        drop_path_rate: float = 0.1,
         projection_hidden_size: int = 2048,
         projection_bottleneck_size: int = 256,
         global_output_size: int = 8192,
@@ -92,7 +94,8 @@ class ASiTConfig(SpectrogramViTConfig):
         self.gmml_alien_probability = gmml_alien_probability
         self.gmml_alien_coverage = gmml_alien_coverage
         super().__init__(patch_stride=patch_stride, num_prefix_tokens=num_prefix_tokens, token_order=token_order,
-                         pooling=pooling, position_resize=position_resize, target_frames=target_frames, **kwargs)
+                         pooling=pooling, position_resize=position_resize, target_frames=target_frames,
+                         drop_path_rate=drop_path_rate, **kwargs)
 
     def validate_fields(self):
         super().validate_fields()

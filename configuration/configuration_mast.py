@@ -5,6 +5,9 @@ from __future__ import annotations
 from .configuration_utils import SpecformersConfig
 
 
+AST_STEM = {"patch_kernel_size": 16, "patch_stride": 10, "patch_padding": 0}
+
+
 def _pair(value) -> tuple[int, int]:
     return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
 
@@ -16,7 +19,8 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 class MASTConfig(SpecformersConfig):
     r"""MAST (Ghosh et al., ICASSP 2023): MViTv2 stages with multi-head pooling attention over a
     `(frames, mel_bins)` log-mel spectrogram. Defaults are `mast-small` (the paper's Figure 1) with MViTv2's
-    7 x 7 / stride 4 patch stem, compatible with timm's `mvitv2_small` weights.
+    7 x 7 / stride 4 patch stem, compatible with timm's `mvitv2_small` weights. Presets `mast-small`, `mast-base`,
+    `mast-tiny`, and each with the authors' AST-like 16 x 16 / stride 10 stem: `mast-small-ast-stem`, ...
 
     Stage `i` has width `embed_dim * 2**i` and `num_heads * 2**i` heads (head width constant); its first block
     pools the queries by `q_stride[i]` and widens the tokens (MViTv2's "expand in attention"); keys and values
@@ -50,6 +54,8 @@ class MASTConfig(SpecformersConfig):
         "mast-base": {"depths": (2, 3, 16, 3), "drop_path_rate": 0.3},
         "mast-tiny": {"depths": (1, 1, 1, 1), "embed_dim": 32, "target_frames": 128, "drop_path_rate": 0.0},
     }
+    # the authors' code patchifies as AST does (16 x 16 patches every 10 bins and frames; no ImageNet init)
+    presets.update({f"{name}-ast-stem": {**values, **AST_STEM} for name, values in list(presets.items())})
 
     def __init__(
         self,

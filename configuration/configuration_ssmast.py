@@ -7,6 +7,9 @@ from transformers import AutoConfig, PretrainedConfig
 from .configuration_utils import SpecformersConfig
 
 
+MIXUP_POSITIONS = ("before_crop", "after_crop")
+
+
 def _pair(value) -> tuple[float, float]:
     return tuple(value)
 
@@ -21,7 +24,9 @@ class SSMASTConfig(SpecformersConfig):
             parameter name transformers rejects in configs).
         patch_drop_rate: share of the student's patches zeroed (0.2 in the paper; 0 to turn patch-drop off).
         mixup_ratio, mixup_memory_size: BYOL-A log-domain mixup with an earlier clip, weight ~ U(0, ratio), drawn
-            from a memory of that many clips.
+            from a memory of that many clips (BYOL-A's and the authors' 2048).
+        mixup_position: `"before_crop"` (BYOL-A and the authors: each view is mixed, then cropped) or
+            `"after_crop"` (the crops are mixed, specformers' earlier order).
         crop_virtual_scale, crop_frequency_scale, crop_time_scale: BYOL-A random resized crop (canvas, crop sizes).
     """
 
@@ -34,7 +39,8 @@ class SSMASTConfig(SpecformersConfig):
         contrastive_temperature: float = 0.07,
         patch_drop_rate: float = 0.2,
         mixup_ratio: float = 0.4,
-        mixup_memory_size: int = 256,
+        mixup_memory_size: int = 2048,
+        mixup_position: str = "before_crop",
         crop_virtual_scale=(1.0, 1.5),
         crop_frequency_scale=(0.6, 1.5),
         crop_time_scale=(0.6, 1.5),
@@ -52,6 +58,7 @@ class SSMASTConfig(SpecformersConfig):
         self.patch_drop_rate = patch_drop_rate
         self.mixup_ratio = mixup_ratio
         self.mixup_memory_size = mixup_memory_size
+        self.mixup_position = mixup_position
         self.crop_virtual_scale = _pair(crop_virtual_scale)
         self.crop_frequency_scale = _pair(crop_frequency_scale)
         self.crop_time_scale = _pair(crop_time_scale)
@@ -74,6 +81,8 @@ class SSMASTConfig(SpecformersConfig):
             (0.0 <= self.patch_drop_rate < 1.0, f"patch_drop_rate must be in [0, 1), got {self.patch_drop_rate}"),
             (0.0 <= self.mixup_ratio < 1.0, f"mixup_ratio must be in [0, 1), got {self.mixup_ratio}"),
             (self.mixup_memory_size >= 1, f"mixup_memory_size must be >= 1, got {self.mixup_memory_size}"),
+            (self.mixup_position in MIXUP_POSITIONS,
+             f"mixup_position must be one of {MIXUP_POSITIONS}, got {self.mixup_position!r}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -14,12 +14,14 @@ from transformers.utils import PaddingStrategy, logging
 
 logger = logging.get_logger(__name__)
 
-# (norm_mean, norm_std, target_frames) of the AST/ASiT recipes.
+# (norm_mean, norm_std, target_frames) of the AST/ASiT recipes. `asit` keeps the shared 16 kHz extractor;
+# `asit-32k` is the ASiT authors' own: fbank at 32 kHz (with AudioSet's 16 kHz statistics, as their code has it).
 PRESETS = {
     "audioset": {"norm_mean": -4.2677393, "norm_std": 4.5689974, "target_frames": 1024},
     "esc50": {"norm_mean": -6.6268077, "norm_std": 5.358466, "target_frames": 512},
     "speech_commands": {"norm_mean": -6.845978, "norm_std": 5.5654526, "target_frames": 128},
     "asit": {"norm_mean": -4.2677393, "norm_std": 4.5689974, "target_frames": 592},
+    "asit-32k": {"norm_mean": -4.2677393, "norm_std": 4.5689974, "target_frames": 592, "sampling_rate": 32000},
 }
 
 # transformers' ASTFeatureExtractor (and the preprocessor_config.json it saves) names three settings differently.
@@ -157,7 +159,8 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "SpectrogramFeatureExtractor":
-        """An extractor with a recipe's statistics and length: `audioset`, `esc50`, `speech_commands` or `asit`.
+        """An extractor with a recipe's statistics and length: `audioset`, `esc50`, `speech_commands`, `asit` or
+        `asit-32k` (the ASiT authors' 32 kHz fbank).
 
         Keyword arguments override the preset (e.g. `target_frames=512`, or transformers' `max_length=512`).
         """

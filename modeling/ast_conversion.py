@@ -3,7 +3,6 @@ timm ViT/DeiT ImageNet weights, and the original AST repository's `.pth` files."
 
 from __future__ import annotations
 
-import os
 import re
 
 import torch
@@ -30,20 +29,6 @@ _TIMM_BLOCK_RENAMES = {
     "norm1": "layernorm_before", "attn.qkv": "attention.qkv", "attn.proj": "attention.proj",
     "norm2": "layernorm_after", "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",
 }
-
-
-def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Tensors of a `.safetensors` file, or of a pickled checkpoint opened with `weights_only=True`."""
-    path = str(path)
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):  # training checkpoints often wrap the weights
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    return state
 
 
 # ---------------------------------------------------------------- transformers' AST

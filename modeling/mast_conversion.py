@@ -20,10 +20,12 @@ _BLOCK_RENAMES = [
 def convert_timm_mvitv2_state_dict(state_dict: dict[str, torch.Tensor], backbone) -> dict[str, torch.Tensor]:
     """timm `mvitv2_*` weights -> weights for `backbone` (a `MASTModel`).
 
-    RGB patch filters are summed into one channel. timm sizes its relative-position tables for a square image
-    and, on a smaller grid, reads their leading rows; each table is cut to the rows the MAST grid reads (or
-    interpolated when that grid is larger), so a MAST on a `128 x T` spectrogram computes what timm computes on
-    a `1 x 128 x T` image. The ImageNet head is dropped.
+    RGB patch filters are summed into one channel. timm sizes its relative-position tables for a square image;
+    each is fitted to the MAST grid as a run-time grid of another size is (`fit_relative_table`: its centre rows
+    for a smaller grid, stretched about distance 0 for a larger one), so a MAST configured for timm's grid
+    computes what timm computes. (On a grid smaller than its own, timm reads a table's leading rows, which pairs
+    distance 0 with the row trained for another distance; MAST does not follow it there.) The ImageNet head is
+    dropped.
     """
     config = backbone.config
     state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
@@ -49,6 +51,7 @@ def convert_timm_mvitv2_state_dict(state_dict: dict[str, torch.Tensor], backbone
     if config.use_cls_token:
         converted["embeddings.cls_token"] = state_dict["cls_token"]
     expected = backbone.state_dict()
+    attention = {name: module for name, module in backbone.named_modules() if hasattr(module, "rel_pos_freq")}
     for key, value in state_dict.items():
         match = _BLOCK_KEY.match(key)
         if not match:
@@ -58,7 +61,7 @@ def convert_timm_mvitv2_state_dict(state_dict: dict[str, torch.Tensor], backbone
             name = re.sub(pattern, replacement, name)
         ours = f"encoder.stages.{stage}.layers.{block}.{name}"
         if name.startswith("attention.rel_pos_"):
-            length = expected[ours].shape[0]
-            value = fit_relative_table(value, length)[:length]
+            block = attention[ours.rsplit(".", 1)[0]]
+            value = fit_relative_table(value, expected[ours].shape[0], block.q_stride, block.kv_stride)
         converted[ours] = value
     return converted

@@ -3,14 +3,12 @@ conversions (transformers' AST checkpoints, timm ImageNet ViT/DeiT, the original
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 
 import torch
 from torch import nn
 from transformers import PretrainedConfig
-from transformers.utils import cached_file, logging
+from transformers.utils import logging
 
 from ..configuration.configuration_ast import ASTConfig
 from .ast_conversion import (
@@ -19,9 +17,8 @@ from .ast_conversion import (
     convert_original_ast_state_dict,
     convert_timm_vit_state_dict,
     convert_transformers_ast_state_dict,
-    load_state_dict_file,
 )
-from .modeling_utils import HUB_KWARGS
+from .modeling_utils import HUB_KWARGS, load_checkpoint_tensors, load_state_dict_file
 from .spectrogram_vit import SpectrogramViTForAudioClassification, SpectrogramViTModel
 
 logger = logging.get_logger(__name__)
@@ -33,23 +30,6 @@ def _as_state_dict(weights) -> dict[str, torch.Tensor]:
     if isinstance(weights, (str, os.PathLike)):
         return load_state_dict_file(weights)
     return dict(weights)
-
-
-def _load_transformers_weights(path, hub_kwargs: dict) -> dict[str, torch.Tensor]:
-    """All tensors of a transformers checkpoint: model.safetensors (single or sharded) or pytorch_model.bin."""
-    for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"):
-        file = cached_file(path, name, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
-        if file is None:
-            continue
-        if name.endswith(".index.json"):
-            with open(file) as f:
-                shards = sorted(set(json.load(f)["weight_map"].values()))
-            state = {}
-            for shard in shards:
-                state.update(load_state_dict_file(cached_file(path, shard, **hub_kwargs)))
-            return state
-        return load_state_dict_file(file)
-    raise OSError(f"No model.safetensors or pytorch_model.bin found in {path}.")
 
 
 class ASTConversionMixin:
@@ -66,25 +46,11 @@ class ASTConversionMixin:
             if config_dict.get("model_type") == TRANSFORMERS_AST_MODEL_TYPE:
                 logger.info(f"Converting the transformers AST checkpoint {pretrained_model_name_or_path}.")
                 state = convert_transformers_ast_state_dict(
-                    _load_transformers_weights(pretrained_model_name_or_path, hub_kwargs))
+                    load_checkpoint_tensors(pretrained_model_name_or_path, hub_kwargs))
                 config = ASTConfig(**config_kwargs_from_transformers_ast(config_dict))
                 rest = {k: v for k, v in kwargs.items() if k not in HUB_KWARGS}
-                model = cls._from_converted(config, state, model_args, rest)
-                # where it came from (the temporary copy is gone), e.g. for a pipeline to find its extractor
-                model.config._name_or_path = str(pretrained_model_name_or_path)
-                return model
+                return cls._from_converted(config, state, pretrained_model_name_or_path, model_args, rest)
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
-
-    @classmethod
-    def _from_converted(cls, config: ASTConfig, state: dict, model_args=(), kwargs=None):
-        """Go through the regular `from_pretrained` (so all its options work) on a temporary converted copy."""
-        from safetensors.torch import save_file
-
-        with tempfile.TemporaryDirectory() as tmp:
-            config.save_pretrained(tmp)
-            save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(tmp, "model.safetensors"),
-                      metadata={"format": "pt"})
-            return super().from_pretrained(tmp, *model_args, **(kwargs or {}))
 
     @classmethod
     def from_timm(cls, weights, config: ASTConfig | None = None, **config_overrides):
@@ -123,7 +89,7 @@ class ASTConversionMixin:
             raise ValueError(f"The checkpoint has {found} position embeddings but target_frames={target_frames} and "
                              f"patch_stride={tuple(patch_stride)} give {expected}; pass the input_tdim and "
                              "fstride/tstride it was trained with.")
-        return cls._from_converted(config, state)
+        return cls._from_converted(config, state, source=None)
 
 
 class ASTModel(ASTConversionMixin, SpectrogramViTModel):
@@ -131,9 +97,11 @@ class ASTModel(ASTConversionMixin, SpectrogramViTModel):
     cls and distillation tokens as `pooler_output`."""
 
     config_class = ASTConfig
+    _no_weight_decay_keys = ("prefix_tokens", "position_embeddings")  # timm's ViT/DeiT recipe
 
 
 class ASTForAudioClassification(ASTConversionMixin, SpectrogramViTForAudioClassification):
     """AST with a LayerNorm + Linear head on the pooled output (single- or multi-label via `problem_type`)."""
 
     config_class = ASTConfig
+    _no_weight_decay_keys = ("prefix_tokens", "position_embeddings")

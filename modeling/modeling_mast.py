@@ -7,18 +7,21 @@ layer -> stage -> encoder -> PreTrainedModel -> Model -> ForAudioClassification.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import PretrainedConfig
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from ..configuration.configuration_mast import MASTConfig
 from .classification import classification_loss
 from .layers import DropPath, Mlp, check_attention_mask, check_spectrogram, drop_patches
-from .modeling_utils import SpecformersPreTrainedModel
+from .modeling_utils import HUB_KWARGS, SpecformersPreTrainedModel, load_checkpoint_tensors, load_state_dict_file
 
 
 @dataclass
@@ -56,21 +59,49 @@ class MASTPatchEmbeddings(nn.Module):
 
 def relative_position_index(q_size: int, k_size: int, device: torch.device) -> torch.Tensor:
     """Table row of every (query, key) pair along one axis, `(q_size, k_size)`: MViTv2's decomposed relative
-    positions, with the coarser of the two grids stretched to the finer one's spacing."""
+    positions, with the coarser of the two grids stretched to the finer one's spacing. Distance 0 (a query and a
+    key at the same place) is row `zero_distance_row(q_size, k_size)`."""
     q_ratio = max(k_size / q_size, 1.0)
     k_ratio = max(q_size / k_size, 1.0)
     distance = (torch.arange(q_size, device=device)[:, None] * q_ratio
                 - torch.arange(k_size, device=device)[None, :] * k_ratio)
-    distance += (k_size - 1) * k_ratio
+    distance += zero_distance_row(q_size, k_size)
     return distance.long()
 
 
-def fit_relative_table(table: torch.Tensor, length: int) -> torch.Tensor:
-    """A `(rows, dim)` relative-position table with at least `length` rows: unchanged when long enough (shorter
-    grids use its leading rows, as timm does), else linearly interpolated."""
-    if table.shape[0] >= length:
-        return table
-    return F.interpolate(table.T[None], size=length, mode="linear", align_corners=False)[0].T
+def zero_distance_row(q_size: int, k_size: int) -> float:
+    """The row of distance 0 in the table of a `(q_size, k_size)` axis (the table's centre when the keys are at
+    least as many as the queries; before it when the keys are pooled more)."""
+    return (k_size - 1) * max(q_size / k_size, 1.0)
+
+
+def table_zero_row(length: int, q_stride: int, kv_stride: int) -> float:
+    """The row of distance 0 in a table of `length` rows made for a block that pools its queries by `q_stride` and
+    its keys by `kv_stride` (the axis lengths follow from the table's: the longer one has `(length + 1) / 2`)."""
+    longer = (length + 1) // 2
+    if kv_stride > q_stride:  # keys pooled more: the queries are the longer axis
+        return zero_distance_row(longer, math.ceil(longer * q_stride / kv_stride))
+    return longer - 1.0
+
+
+def fit_relative_table(table: torch.Tensor, length: int, q_stride: int, kv_stride: int) -> torch.Tensor:
+    """A `(rows, dim)` relative-position table fitted to `length` rows (an axis of another size).
+
+    Shorter: the centre rows, so that distance d reads the row trained for d (exactly, when the axis lengths
+    divide by the pooling strides). Longer: the table stretched about its row of distance 0 by linear
+    interpolation (timm's resize of relative positions, anchored at distance 0).
+    """
+    rows = table.shape[0]
+    if length <= rows:
+        start = (rows - length) // 2
+        return table[start:start + length]
+    zero = table_zero_row(rows, q_stride, kv_stride)
+    new_zero = table_zero_row(length, q_stride, kv_stride)
+    position = zero + (torch.arange(length, device=table.device, dtype=torch.float64) - new_zero) * (rows / length)
+    position = position.clamp(0, rows - 1)
+    low = position.floor().long()
+    weight = (position - low).to(table.dtype)[:, None]
+    return torch.lerp(table[low], table[(low + 1).clamp(max=rows - 1)], weight)
 
 
 class MASTPoolingAttention(nn.Module):
@@ -87,6 +118,7 @@ class MASTPoolingAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim_out // num_heads
         self.num_prefix = int(config.use_cls_token)
+        self.q_stride, self.kv_stride = q_stride, kv_stride
         self.qkv = nn.Linear(dim, 3 * dim_out, bias=config.qkv_bias)
         self.proj = nn.Linear(dim_out, dim_out)
 
@@ -120,7 +152,8 @@ class MASTPoolingAttention(nn.Module):
         scores = []
         for axis, table in enumerate((self.rel_pos_freq, self.rel_pos_time)):
             index = relative_position_index(q_grid[axis], k_grid[axis], q.device)
-            rows = fit_relative_table(table, 2 * max(q_grid[axis], k_grid[axis]) - 1)[index]  # (q, k, head_dim)
+            length = 2 * max(q_grid[axis], k_grid[axis]) - 1
+            rows = fit_relative_table(table, length, self.q_stride, self.kv_stride)[index]  # (q, k, head_dim)
             equation = "bhftc,fkc->bhftk" if axis == 0 else "bhftc,tkc->bhftk"
             scores.append(torch.einsum(equation, spatial_q, rows).flatten(2, 3))
         return scores[0], scores[1]
@@ -250,6 +283,50 @@ class MASTPreTrainedModel(SpecformersPreTrainedModel):
     config_class = MASTConfig
     base_model_prefix = "mast"
     _no_split_modules = ["MASTLayer"]
+    _no_weight_decay_keys = ("rel_pos_freq", "rel_pos_time", "cls_token")  # timm's MViTv2 recipe
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`from_pretrained`, also at another spectrogram size than the checkpoint's (e.g. pretrained at 1024
+        frames, loaded with `target_frames=96`): the relative-position tables are fitted to the new size as a
+        run-time grid of that size would fit them (`fit_relative_table`), so the loaded model computes what the
+        saved one computes on clips of the new length (and, when shrinking, on every shorter clip too)."""
+        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+        try:
+            saved, _ = PretrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+        except (OSError, TypeError, ValueError):  # no folder (e.g. None) or no config: from_pretrained says so
+            saved = {}
+        if saved.get("model_type") != MASTConfig.model_type:  # another model type: the base class refuses it
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        given = kwargs.get("config")
+        config = given if isinstance(given, PretrainedConfig) else MASTConfig.from_dict(
+            {**saved, **{k: v for k, v in kwargs.items() if k in saved}})
+        saved_tables, new_tables = relative_table_lengths(MASTConfig.from_dict(saved)), relative_table_lengths(config)
+        if saved_tables == new_tables:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        state = load_checkpoint_tensors(pretrained_model_name_or_path, hub_kwargs)
+        for key, value in state.items():
+            block = _TABLE_KEY.search(key)
+            if block and block.group(0) in new_tables:
+                length, q_stride, kv_stride = new_tables[block.group(0)]
+                state[key] = fit_relative_table(value, length, q_stride, kv_stride)
+        rest = {k: v for k, v in kwargs.items() if k not in HUB_KWARGS}
+        return cls._from_converted(config, state, pretrained_model_name_or_path, model_args, rest)
+
+
+# `...stages.S.layers.L.attention.rel_pos_freq` (or `_time`), under any prefix
+_TABLE_KEY = re.compile(r"stages\.\d+\.layers\.\d+\.attention\.rel_pos_(freq|time)$")
+
+
+def relative_table_lengths(config: MASTConfig) -> dict[str, tuple[int, int, int]]:
+    """`stages.S.layers.L.attention.rel_pos_*` -> (rows, q_stride, kv_stride) of every relative-position table of
+    a MAST built from `config` (found without building it)."""
+    with torch.device("meta"):
+        encoder = MASTEncoder(config)
+    return {name: (parameter.shape[0], module.q_stride, module.kv_stride)
+            for module_name, module in encoder.named_modules() if isinstance(module, MASTPoolingAttention)
+            for name, parameter in ((f"{module_name}.{p}", getattr(module, p)) for p in ("rel_pos_freq",
+                                                                                          "rel_pos_time"))}
 
 
 class MASTTimmMixin:
@@ -268,7 +345,6 @@ class MASTTimmMixin:
         RGB patch filters are summed; relative-position tables are cut or interpolated to the spectrogram grid.
         A classification head stays freshly initialised.
         """
-        from .ast_conversion import load_state_dict_file
         from .mast_conversion import convert_timm_mvitv2_state_dict
 
         config = config if config is not None else cls.config_class(**config_overrides)

@@ -1,11 +1,16 @@
-"""The PreTrainedModel base every specformers model shares."""
+"""The PreTrainedModel base every specformers model shares, and the checkpoint-file helpers of the conversions."""
 
 from __future__ import annotations
+
+import json
+import os
+import tempfile
 
 import torch
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
+from transformers.utils import cached_file
 
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 # what to do with a folder of another model type
@@ -22,6 +27,37 @@ LOADERS = {
 }
 
 
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a `.safetensors` file, or of a pickled checkpoint opened with `weights_only=True`."""
+    path = str(path)
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):  # training checkpoints often wrap the weights
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    return state
+
+
+def load_checkpoint_tensors(path, hub_kwargs: dict) -> dict[str, torch.Tensor]:
+    """All tensors of a saved model (folder or Hub id): model.safetensors (single or sharded) or pytorch_model.bin."""
+    for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"):
+        file = cached_file(path, name, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+        if file is None:
+            continue
+        if name.endswith(".index.json"):
+            with open(file) as f:
+                shards = sorted(set(json.load(f)["weight_map"].values()))
+            state = {}
+            for shard in shards:
+                state.update(load_state_dict_file(cached_file(path, shard, **hub_kwargs)))
+            return state
+        return load_state_dict_file(file)
+    raise OSError(f"No model.safetensors or pytorch_model.bin found in {path}.")
+
+
 class SpecformersPreTrainedModel(PreTrainedModel):
     """Spectrogram input, SDPA or eager attention (switchable at any time with `set_attn_implementation`),
     activation checkpointing of every block (each a `GradientCheckpointingLayer`), and truncated-normal
@@ -35,10 +71,25 @@ class SpecformersPreTrainedModel(PreTrainedModel):
     input_modalities = ("audio",)
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    # name endings of the parameters the family's recipe exempts from weight decay, besides biases and 1-D tensors
+    _no_weight_decay_keys: tuple[str, ...] = ()
 
     def __init__(self, config: PretrainedConfig, *inputs, **kwargs):
         config.validate_fields()
         super().__init__(config, *inputs, **kwargs)
+
+    def no_weight_decay(self) -> set[str]:
+        """Names of the parameters (as `named_parameters` gives them) that weight decay leaves out besides biases
+        and 1-D tensors, as each family's recipe has it (timm's `no_weight_decay`): AST its prefix tokens and
+        position embeddings (timm's ViT/DeiT), MAST its relative-position tables and cls token (timm's MViTv2),
+        ASiT none (its authors decay tokens and positions). Encoders nested in a wrapper keep their own."""
+        names = set()
+        for prefix, module in self.named_modules():
+            keys = getattr(module, "_no_weight_decay_keys", ())
+            if keys:
+                names |= {f"{prefix}.{name}" if prefix else name
+                          for name, _ in module.named_parameters() if name.endswith(keys)}
+        return names
 
     @classmethod
     def _can_set_attn_implementation(cls) -> bool:
@@ -82,6 +133,22 @@ class SpecformersPreTrainedModel(PreTrainedModel):
                              f"the encoder the script saved in its --output_dir instead; to start from random "
                              f"weights, build the model from a config ({cls.__name__}(config)).")
         return (model, info) if wants_info else model
+
+    @classmethod
+    def _from_converted(cls, config: PretrainedConfig, state: dict, source, model_args=(), kwargs=None):
+        """`from_pretrained` on weights converted in memory (all its options work): through a temporary folder
+        holding `config` and `state`. The model records `source` as where it came from."""
+        from safetensors.torch import save_file
+
+        with tempfile.TemporaryDirectory() as tmp:
+            config.save_pretrained(tmp)
+            save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(tmp, "model.safetensors"),
+                      metadata={"format": "pt"})
+            model = cls.from_pretrained(tmp, *model_args, **(kwargs or {}))
+        loaded = model[0] if isinstance(model, tuple) else model
+        if source is not None:  # the temporary copy is gone; e.g. a pipeline looks for the extractor there
+            loaded.config._name_or_path = str(source)
+        return model
 
     @torch.no_grad()
     def _init_weights(self, module):

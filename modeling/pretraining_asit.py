@@ -108,6 +108,10 @@ class ASiTProjectionHead(nn.Module):
         self.global_layer = NormalizedLinear(config.projection_bottleneck_size, config.global_output_size)
         self.local_layer = NormalizedLinear(config.projection_bottleneck_size, config.local_output_size)
 
+    def output_layer_parameters(self) -> list[nn.Parameter]:
+        """The weight-normalised output layers' parameters (DINO's `last_layer`), frozen for the first epoch."""
+        return [*self.global_layer.parameters(), *self.local_layer.parameters()]
+
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         projected = F.normalize(self.mlp(tokens), dim=-1)
         return self.global_layer(projected[:, 0]), self.local_layer(projected[:, 1:])

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from specformers.feature_extraction.augmentations import LogMixup, random_resized_crop
+from specformers.feature_extraction.augmentations import (LogMixup, draw_resized_crop, random_resized_crop,
+                                                          resized_crop)
 
 
 def test_random_resized_crop_keeps_shape_and_range():
@@ -43,8 +44,9 @@ def test_log_mixup_by_hand():
     mixup.remember(torch.full((2, 2, 2), math.log(5.0)))
     # view 0: lam = 0.4 * 0.5 = 0.2 with memory[0] (pick 0.1 of 2); view 1: lam = 0.4 with memory[1] (pick 0.9)
     mixed = mixup(views, torch.tensor([[0.5, 1.0]]), torch.tensor([[0.1, 0.9]]))
-    torch.testing.assert_close(mixed[0, 0], torch.full((2, 2), math.log(0.8 * 1 + 0.2 * 3)))
-    torch.testing.assert_close(mixed[0, 1], torch.full((2, 2), math.log(0.6 * 1 + 0.4 * 5)))
+    assert mixup.memory.dtype == torch.float16 and mixed.dtype == torch.float32  # the memory is kept in half
+    torch.testing.assert_close(mixed[0, 0], torch.full((2, 2), math.log(0.8 * 1 + 0.2 * 3)), atol=2e-4, rtol=0)
+    torch.testing.assert_close(mixed[0, 1], torch.full((2, 2), math.log(0.6 * 1 + 0.4 * 5)), atol=2e-4, rtol=0)
 
 
 def test_log_mixup_memory_is_a_fifo_that_checkpoints():
@@ -63,3 +65,11 @@ def test_log_mixup_pads_shorter_memory_clips(frames):
     mixup = LogMixup()
     mixup.remember(torch.zeros(1, frames, 2))
     assert mixup(torch.zeros(1, 2, 4, 2), torch.ones(1, 2), torch.zeros(1, 2)).shape == (1, 2, 4, 2)
+
+
+def test_a_drawn_crop_box_applied_later_is_the_same_crop():
+    """SS-MAST draws the crops in the DataLoader workers and may apply them after the mixup, in the training
+    process: the box must give exactly the crop drawn with it."""
+    spectrogram = torch.randn(40, 16)
+    box = draw_resized_crop(tuple(spectrogram.shape), np.random.default_rng(7))
+    assert torch.equal(resized_crop(spectrogram, box), random_resized_crop(spectrogram, np.random.default_rng(7)))

@@ -7,7 +7,8 @@ from safetensors.torch import load_file
 
 from specformers import MASTConfig, MASTForAudioClassification, MASTModel
 from specformers.modeling.layers import drop_patches
-from specformers.modeling.modeling_mast import fit_relative_table, relative_position_index
+from specformers.modeling.modeling_mast import (fit_relative_table, relative_position_index, table_zero_row,
+                                                zero_distance_row)
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "mvitv2_tiny.safetensors")
 
@@ -89,28 +90,103 @@ def test_relative_position_index_by_hand():
     # 4 queries over 2 keys pooled by 2: key spacing is stretched to 2 query steps; distance 0 sits at row 2
     assert relative_position_index(4, 2, torch.device("cpu")).tolist() == [[2, 0], [3, 1], [4, 2], [5, 3]]
     assert relative_position_index(3, 3, torch.device("cpu")).tolist() == [[2, 1, 0], [3, 2, 1], [4, 3, 2]]
+    assert (zero_distance_row(4, 2), zero_distance_row(3, 3), zero_distance_row(2, 4)) == (2, 2, 3)
+    # a table's row of distance 0 follows from its length and the block's pooling strides
+    assert table_zero_row(2 * 32 - 1, q_stride=1, kv_stride=4) == zero_distance_row(32, 8) == 28
+    assert table_zero_row(2 * 32 - 1, q_stride=2, kv_stride=1) == zero_distance_row(16, 32) == 31
 
 
-def test_relative_tables_are_interpolated_for_longer_inputs():
-    ramp = torch.arange(5.0)[:, None].repeat(1, 2)
-    assert fit_relative_table(ramp, 3) is ramp  # long enough: its leading rows are read
-    grown = fit_relative_table(ramp, 9)
-    assert grown.shape == (9, 2)
-    # linear interpolation of a ramp (align_corners=False) samples it at (i + 0.5) * 5 / 9 - 0.5, clamped
-    expected = ((torch.arange(9.0) + 0.5) * 5 / 9 - 0.5).clamp(0, 4)
-    torch.testing.assert_close(grown[:, 0], expected)
+@pytest.mark.parametrize("configured, run, strides", [
+    ((32, 8), (8, 2), (1, 4)),  # keys pooled by 4 (q > k), shorter than configured
+    ((16, 16), (5, 5), (1, 1)),  # q = k, shorter
+    ((16, 32), (4, 8), (2, 1)),  # queries pooled by 2 (q < k), shorter
+    ((12, 3), (12, 3), (1, 4)),  # as configured
+    ((8, 2), (32, 8), (1, 4)),  # q > k, longer than configured
+    ((5, 5), (16, 16), (1, 1)),  # q = k, longer
+    ((4, 8), (16, 32), (2, 1)),  # q < k, longer
+])
+def test_every_pair_reads_the_row_of_its_distance(configured, run, strides):
+    """A table whose row holds the distance it stands for, read through the run-time index: on a shorter grid (or
+    the configured one) every (query, key) pair reads its own distance; on a longer one the table is stretched
+    about distance 0, so a pair reads its distance times the stretch (where that lies inside the table)."""
+    (q_table, k_table), (q, k) = configured, run
+    rows = 2 * max(q_table, k_table) - 1
+    table = (torch.arange(rows, dtype=torch.float64) - zero_distance_row(q_table, k_table))[:, None]
+    length = 2 * max(q, k) - 1
+    read = fit_relative_table(table, length, *strides)[relative_position_index(q, k, torch.device("cpu"))][..., 0]
+    distance = (torch.arange(q)[:, None] * max(k / q, 1.0) - torch.arange(k)[None, :] * max(q / k, 1.0)).double()
+    assert read[distance == 0].eq(0).all() and (distance == 0).any()
+    if length <= rows:
+        torch.testing.assert_close(read, distance.floor(), rtol=0, atol=0)
+    else:
+        expected = distance.floor() * rows / length
+        inside = (expected >= table.min()) & (expected <= table.max())
+        assert inside.float().mean() > 0.8
+        torch.testing.assert_close(read[inside], expected[inside], rtol=0, atol=1e-12)
 
 
-def test_longer_input_equals_a_model_configured_with_the_interpolated_tables():
-    short = MASTModel(MASTConfig.from_preset("mast-tiny", target_frames=128)).eval()
+def randomised_tables(model):
+    """Relative-position tables far from their near-zero initialisation, so that every row read matters."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "rel_pos" in name:
+                parameter.normal_(0, 0.5)
+    return model
+
+
+def test_a_shorter_input_reads_the_centre_rows_of_the_tables():
+    """The papers' protocol: configured (pretrained) for 1024 frames, run on 96."""
+    torch.manual_seed(0)
+    long = randomised_tables(MASTModel(MASTConfig.from_preset("mast-tiny", target_frames=1024))).eval()
+    short = MASTModel(MASTConfig.from_preset("mast-tiny", target_frames=96)).eval()
+    weights, leading = long.state_dict(), long.state_dict()
+    for key, value in short.state_dict().items():
+        if key.endswith(("rel_pos_freq", "rel_pos_time")):
+            rows, length = weights[key].shape[0], value.shape[0]
+            weights[key] = weights[key][(rows - length) // 2:(rows + length) // 2]
+            leading[key] = leading[key][:length]
+    short.load_state_dict(weights)
+    inputs = torch.randn(2, 96, 128)
+    torch.testing.assert_close(long(inputs).last_hidden_state, short(inputs).last_hidden_state, atol=1e-5, rtol=0)
+    short.load_state_dict(leading)  # what reading the leading rows (timm's way) would compute instead
+    assert (long(inputs).last_hidden_state - short(inputs).last_hidden_state).abs().max() > 1e-2
+
+
+def test_longer_input_equals_a_model_configured_with_the_stretched_tables():
+    short = randomised_tables(MASTModel(MASTConfig.from_preset("mast-tiny", target_frames=128))).eval()
     long = MASTModel(MASTConfig.from_preset("mast-tiny", target_frames=256)).eval()
     weights = short.state_dict()
     for key, value in long.state_dict().items():
         if key.endswith(("rel_pos_freq", "rel_pos_time")):
-            weights[key] = fit_relative_table(weights[key], value.shape[0])
+            block = long.get_submodule(key.rsplit(".", 1)[0])
+            weights[key] = fit_relative_table(weights[key], value.shape[0], block.q_stride, block.kv_stride)
     long.load_state_dict(weights)
     inputs = torch.randn(2, 256, 128)
     torch.testing.assert_close(short(inputs).last_hidden_state, long(inputs).last_hidden_state, atol=1e-5, rtol=1e-4)
+
+
+def test_a_checkpoint_loads_at_another_length(tmp_path):
+    """Saved for one `target_frames`, loaded with another: the tables are fitted as the run-time path fits them,
+    so the logits match on clips of the new length (and of any shorter length when shrinking)."""
+    torch.manual_seed(0)
+    long = randomised_tables(MASTForAudioClassification(
+        MASTConfig.from_preset("mast-tiny", target_frames=1024, num_labels=3))).eval()
+    long.save_pretrained(tmp_path / "long")
+    short = MASTForAudioClassification.from_pretrained(tmp_path / "long", target_frames=96).eval()
+    assert short.config.target_frames == 96 and short.config._name_or_path == str(tmp_path / "long")
+    table = short.mast.encoder.stages[0].layers[0].attention.rel_pos_time
+    assert table.shape[0] < long.mast.encoder.stages[0].layers[0].attention.rel_pos_time.shape[0]
+    for frames in (96, 64):
+        inputs = torch.randn(2, frames, 128)
+        torch.testing.assert_close(short(inputs).logits, long(inputs).logits, atol=1e-5, rtol=0)
+    base = MASTModel.from_pretrained(tmp_path / "long", config=MASTConfig.from_pretrained(tmp_path / "long",
+                                                                                           target_frames=96)).eval()
+    inputs = torch.randn(2, 96, 128)
+    torch.testing.assert_close(base(inputs).last_hidden_state, long.mast(inputs).last_hidden_state, atol=1e-5, rtol=0)
+    short.save_pretrained(tmp_path / "short")
+    grown = MASTForAudioClassification.from_pretrained(tmp_path / "short", target_frames=160).eval()
+    inputs = torch.randn(2, 160, 128)
+    torch.testing.assert_close(grown(inputs).logits, short(inputs).logits, atol=1e-5, rtol=0)
 
 
 def test_eager_and_sdpa_agree_with_a_cls_token_and_odd_grids():
@@ -170,24 +246,27 @@ def test_from_timm_matches_the_committed_timm_fixture():
     for attention in ("sdpa", "eager"):
         model = MASTModel.from_timm(weights, config=config).eval()
         model.config._attn_implementation = attention
-        for frames in (128, 120):
-            out = model(fixture[f"input.{frames}"], output_hidden_states=True)
-            for stage in range(4):
-                torch.testing.assert_close(out.hidden_states[stage + 1], fixture[f"stage{stage}.{frames}"],
-                                           atol=1e-5, rtol=0)
-            torch.testing.assert_close(out.last_hidden_state, fixture[f"features.{frames}"], atol=1e-5, rtol=0)
+        out = model(fixture["input.128"], output_hidden_states=True)  # timm's own (square) size
+        for stage in range(4):
+            torch.testing.assert_close(out.hidden_states[stage + 1], fixture[f"stage{stage}.128"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(out.last_hidden_state, fixture["features.128"], atol=1e-5, rtol=0)
+        # On a smaller grid timm reads the tables' leading rows (distance 0 meets the row of another distance);
+        # MAST reads the centre rows instead, so it departs from timm there.
+        shorter = model(fixture["input.120"]).last_hidden_state
+        assert (shorter - fixture["features.120"]).abs().max() > 1e-3
 
 
 def test_from_timm_matches_timm_mvitv2_small_where_timm_imports():
     timm = pytest.importorskip("timm", reason="timm needs torchvision, which does not import beside this torch")
     torch.manual_seed(0)
-    reference = timm.create_model("mvitv2_small", pretrained=False, img_size=1024, in_chans=1, num_classes=0).eval()
+    # a square 128 x 128 input: the size timm is built for (on smaller grids timm reads its tables' leading rows)
+    reference = timm.create_model("mvitv2_small", pretrained=False, img_size=128, in_chans=1, num_classes=0).eval()
     with torch.no_grad():
         for name, parameter in reference.named_parameters():
             if "rel_pos" in name or "norm" in name:
                 parameter.add_(torch.randn_like(parameter) * 0.05)
-    model = MASTModel.from_timm(reference).eval()
-    for frames in (1024, 998):
+    model = MASTModel.from_timm(reference, config=MASTConfig(target_frames=128)).eval()
+    for frames in (128,):
         spectrogram = torch.randn(1, frames, 128)
         with torch.no_grad():
             expected = timm_stage_outputs(reference, spectrogram)

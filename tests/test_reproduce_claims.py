@@ -1,24 +1,17 @@
 """benchmarks/reproduce_claims.py at toy budgets on the shipped keyword corpus: every kind of arm runs (scratch,
 SS-MAST, ASiT reconstruction-only), results are appended and resumed, the table and chart are written."""
 
-import importlib.util
 import json
-import os
 
 import pytest
+from training_helpers import load_benchmark
 
 from specformers.quickstart import CORPUS
-
-BENCHMARK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
-                         "reproduce_claims.py")
 
 
 @pytest.fixture(scope="module")
 def claims():
-    spec = importlib.util.spec_from_file_location("reproduce_claims", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("reproduce_claims")
 
 
 def test_arms_run_resume_and_report(claims, tmp_path, capsys):

@@ -1,5 +1,6 @@
 """Helpers for the tests that run the training scripts."""
 
+import importlib.util
 import io
 import json
 import os
@@ -28,3 +29,12 @@ def wav_bytes(clip, rate=16000):
     buffer = io.BytesIO()
     soundfile.write(buffer, clip, rate, format="WAV")
     return buffer.getvalue()
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ (not a package) imported as a module, e.g. `load_benchmark("reproduce_claims")`."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

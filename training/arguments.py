@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..feature_extraction.feature_extraction_fbank import PRESETS, SpectrogramFeatureExtractor
 
@@ -59,13 +59,20 @@ class PretrainingArguments:
     gradient_accumulation_steps: int = field(default=1)
     max_steps: int = field(default=-1, metadata={"help": "Optimiser steps; overrides --num_train_epochs if > 0."})
     num_train_epochs: int = field(default=100)
+    # None: the script's recipe (its authors' settings; see the fidelity page)
+    optimizer: str | None = field(default=None, metadata={"help": "adamw or sgd (momentum 0.9)."})
     learning_rate: float | None = field(
-        default=None, metadata={"help": "Peak learning rate (default 5e-4 x global batch / 256)."})
+        default=None, metadata={"help": "Peak learning rate (default: the recipe's, scaled by the global batch)."})
+    lr_scheduler_type: str | None = field(
+        default=None, metadata={"help": "cosine (after the warm-up, down to --min_learning_rate) or constant."})
     min_learning_rate: float = field(default=1e-6, metadata={"help": "Learning rate at the end of the cosine."})
-    warmup_steps: int | None = field(default=None, metadata={"help": "Linear warm-up (default: 10 epochs)."})
-    weight_decay: float = field(default=0.04, metadata={"help": "Weight decay at the start (cosine schedule)."})
-    weight_decay_end: float = field(default=0.4, metadata={"help": "Weight decay at the end."})
-    max_grad_norm: float = field(default=3.0)
+    warmup_steps: int | None = field(default=None, metadata={"help": "Linear learning-rate warm-up."})
+    weight_decay: float | None = field(default=None, metadata={"help": "Weight decay at the start."})
+    weight_decay_end: float | None = field(
+        default=None, metadata={"help": "Weight decay at the end (cosine from --weight_decay); unset: constant."})
+    max_grad_norm: float | None = field(default=None, metadata={"help": "Gradient clipping threshold; 0: none."})
+    clip_grad_mode: str | None = field(
+        default=None, metadata={"help": "per_tensor (each parameter's gradient on its own, DINO's) or global."})
     checkpointing_steps: int | None = field(default=None, metadata={"help": "Save a checkpoint every N steps."})
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' for the newest in --output_dir."})
@@ -76,3 +83,15 @@ class PretrainingArguments:
     report_to: str = field(default="none", metadata={"help": "Accelerate trackers: none, all, tensorboard, ..."})
     mixed_precision: str | None = field(
         default=None, metadata={"help": "no, fp16 or bf16 (default: accelerate launch's setting)."})
+
+    def with_recipe(self, **recipe) -> "PretrainingArguments":
+        """These arguments with every unset (None) field that `recipe` names filled from it, checked."""
+        filled = replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
+        if filled.weight_decay_end is None:
+            filled.weight_decay_end = filled.weight_decay
+        choices = {"optimizer": ("adamw", "sgd"), "lr_scheduler_type": ("cosine", "constant"),
+                   "clip_grad_mode": ("per_tensor", "global")}
+        for name, allowed in choices.items():
+            if getattr(filled, name) not in allowed:
+                raise ValueError(f"--{name} must be one of {allowed}; got {getattr(filled, name)!r}.")
+        return filled

@@ -83,21 +83,39 @@ def make_accelerator(args: PretrainingArguments) -> Accelerator:
     return accelerator
 
 
-def make_optimizer(model: torch.nn.Module, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW over `parameter_groups`; the fused kernel (5x faster than the default on a CPU for 100 M parameters)."""
-    return torch.optim.AdamW(parameter_groups(model, weight_decay), fused=True)
+def make_optimizer(model: torch.nn.Module, weight_decay: float, name: str = "adamw") -> torch.optim.Optimizer:
+    """AdamW (the fused kernel: 5x faster than the default on a CPU for 100 M parameters) or SGD with momentum 0.9
+    (SS-MAST's authors' code), over `parameter_groups`. The schedules set the learning rate and decay each step."""
+    groups = parameter_groups(model, weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=0.0, momentum=0.9)
+    return torch.optim.AdamW(groups, fused=True)
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Decay on matrices only: biases, norms, tokens and position tables (all 1-D or named so) are exempt."""
+    """Decay on matrices only: biases and every 1-D tensor (norms) are exempt, and so is whatever the model names
+    in `no_weight_decay()` (e.g. MAST's relative-position tables); trainable parameters only."""
+    exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     decay, no_decay = [], []
-    exempt = ("prefix_tokens", "position_embeddings", "cls_token", "rel_pos_")
     for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        (no_decay if parameter.ndim <= 1 or any(e in name for e in exempt) else decay).append(parameter)
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim <= 1 or name in exempt else decay).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay, "decays": True},
             {"params": no_decay, "weight_decay": 0.0, "decays": False}]
+
+
+def clip_gradients(accelerator: Accelerator, model: torch.nn.Module, max_norm: float, mode: str) -> None:
+    """`global`: scale all gradients together so that their joint norm is at most `max_norm`; `per_tensor`: scale
+    each parameter's gradient on its own (DINO's `clip_gradients`, what ASiT's authors use). On the device, with
+    no host synchronisation."""
+    if mode == "global":
+        accelerator.clip_grad_norm_(model.parameters(), max_norm)
+        return
+    accelerator.unscale_gradients()
+    gradients = [p.grad for p in model.parameters() if p.grad is not None]
+    if gradients:
+        scales = [(max_norm / (norm + 1e-6)).clamp(max=1.0) for norm in torch._foreach_norm(gradients)]
+        torch._foreach_mul_(gradients, scales)
 
 
 def make_dataloader(dataset, collator, args: PretrainingArguments, num_workers: int, accelerator: Accelerator):
@@ -132,13 +150,15 @@ def total_steps_and_epochs(args: PretrainingArguments, dataloader) -> tuple[int,
 
 
 def make_schedules(args: PretrainingArguments, total_steps: int, steps_per_epoch: int | None, default_peak: float,
-                   extra: dict | None = None) -> StepSchedules:
-    """Learning rate: linear warm-up, then cosine from `--learning_rate` (or `default_peak`) to
-    `min_learning_rate`; weight decay: cosine from `weight_decay` to `weight_decay_end` (the ASiT/DINO recipe)."""
+                   warmup_epochs: int = 0, extra: dict | None = None) -> StepSchedules:
+    """Learning rate: linear warm-up (`--warmup_steps`, default `warmup_epochs`), then cosine from `--learning_rate`
+    (or `default_peak`) down to `min_learning_rate`, or constant; weight decay: cosine from `weight_decay` to
+    `weight_decay_end` (the ASiT/DINO recipe; constant when they are equal)."""
     peak = args.learning_rate if args.learning_rate is not None else default_peak
-    warmup = args.warmup_steps if args.warmup_steps is not None else 10 * (steps_per_epoch or 0)
+    warmup = args.warmup_steps if args.warmup_steps is not None else warmup_epochs * (steps_per_epoch or 0)
+    end = args.min_learning_rate if args.lr_scheduler_type == "cosine" else peak
     return StepSchedules(
-        learning_rate=cosine_schedule(peak, args.min_learning_rate, total_steps, warmup_steps=warmup),
+        learning_rate=cosine_schedule(peak, end, total_steps, warmup_steps=warmup),
         weight_decay=cosine_schedule(args.weight_decay, args.weight_decay_end, total_steps),
         extra=extra or {},
     )
@@ -167,6 +187,7 @@ def train(
     after_optimizer_step: Callable[[torch.nn.Module, int, StepSchedules], None],
     stateful: tuple = (),
     on_log: Callable[[dict], dict | None] | None = None,
+    before_optimizer_step: Callable[[torch.nn.Module, int], None] | None = None,
 ) -> tuple[TrainingState, bool]:
     """Run (or resume) pretraining until the last step (or `--stop_after_steps`), checkpointing on the way.
     Returns the final state and whether the run is complete.
@@ -180,6 +201,7 @@ def train(
         after_optimizer_step: (unwrapped model, step just done, schedules), e.g. the EMA teacher update.
         stateful: more objects with `state_dict`/`load_state_dict` to checkpoint (identical on all processes).
         on_log: (record) -> extra fields for it, e.g. warnings; called on the main process.
+        before_optimizer_step: (unwrapped model, step) after the gradients are clipped, e.g. to cancel some.
     """
     total_steps, num_epochs, steps_per_epoch = total_steps_and_epochs(args, dataloader)
     schedules = schedules_for(total_steps, steps_per_epoch)
@@ -226,7 +248,9 @@ def train(
                 check_finite(values, names, state.step + 1)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    clip_gradients(accelerator, model, args.max_grad_norm, args.clip_grad_mode)
+                if accelerator.sync_gradients and before_optimizer_step is not None:
+                    before_optimizer_step(accelerator.unwrap_model(model), state.step)
                 optimizer.step()
                 optimizer.zero_grad()
             for name, value in zip(names, values.mean(0).tolist()):
@@ -324,11 +348,12 @@ def save_checkpoint(accelerator: Accelerator, model, args: PretrainingArguments,
     accelerator.print(f"Saved {path}")
 
 
-def run_pretraining(argument_classes: tuple, pretrain, argv=None):
-    """Parse a pretraining script's arguments (the 4th class is `PretrainingArguments`), run `pretrain(accelerator,
-    *arguments, command=...)` (the command line, for the model card) and release the processes cleanly, also when
-    it fails."""
-    arguments = HfArgumentParser(argument_classes).parse_args_into_dataclasses(argv)
+def run_pretraining(argument_classes: tuple, pretrain, argv=None, recipe: dict | None = None):
+    """Parse a pretraining script's arguments (the 4th class is `PretrainingArguments`; its unset fields take the
+    script's `recipe`), run `pretrain(accelerator, *arguments, command=...)` (the command line, for the model card)
+    and release the processes cleanly, also when it fails."""
+    arguments = list(HfArgumentParser(argument_classes).parse_args_into_dataclasses(argv))
+    arguments[3] = arguments[3].with_recipe(**(recipe or {}))
     accelerator = make_accelerator(arguments[3])
     words = sys.argv[1:] if argv is None else [str(a) for a in argv]
     spec = sys.modules[pretrain.__module__].__spec__  # under `python -m` the module is __main__; its spec has the name

@@ -27,31 +27,39 @@ from ..configuration.configuration_ast import ASTConfig
 from ..configuration.configuration_mast import MASTConfig
 from ..configuration.configuration_ssmast import SSMASTConfig
 from ..configuration.configuration_utils import config_from_preset
-from ..feature_extraction.augmentations import LogMixup, random_resized_crop
+from ..feature_extraction.augmentations import LogMixup, draw_resized_crop, resized_crop
 from ..modeling.distributed import all_gather_variable
 from ..modeling.pretraining_ssmast import SSMASTForPreTraining
 from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
 from .data import ClipCollator, load_audio_dataset
 from .loop import make_dataloader, make_optimizer, make_schedules, run_pretraining, save_encoder, train
-from .schedules import cosine_schedule
+from .schedules import constant_schedule, cosine_schedule
 
 BACKBONES = {"mast": (MASTConfig, "mast-small"), "ast": (ASTConfig, "ast-base")}
+# The optimisation of the authors' code (LAPE's ssmast upstream; the paper gives only lr 3e-4 at batch 512): SGD
+# with momentum 0.9, a constant learning rate, weight decay 1e-4, no clipping. Each value's source: the fidelity page.
+RECIPE = {"optimizer": "sgd", "lr_scheduler_type": "constant", "weight_decay": 1e-4, "max_grad_norm": 0.0,
+          "clip_grad_mode": "global"}
 
 
 @dataclass
 class SSMASTArguments:
     backbone: str = field(default="mast", metadata={"help": "Encoder to pretrain from scratch: mast or ast."})
-    teacher_momentum: float = field(default=0.99, metadata={"help": "EMA momentum at the start (cosine to 1)."})
+    teacher_momentum: float = field(default=0.999, metadata={"help": "EMA momentum (the authors' 0.999)."})
+    teacher_momentum_schedule: str = field(
+        default="constant", metadata={"help": "constant (the authors' code) or cosine (from --teacher_momentum to 1)."})
     projection_size: int = field(default=256)
     contrastive_temperature: float = field(default=0.07)
     patch_drop_rate: float = field(default=0.2, metadata={"help": "Share of the student's patches zeroed."})
     mixup_ratio: float = field(default=0.4)
-    mixup_memory_size: int = field(default=256, metadata={"help": "Earlier clips kept for mixup."})
+    mixup_memory_size: int = field(default=2048, metadata={"help": "Earlier clips kept for mixup."})
+    mixup_position: str = field(default="before_crop", metadata={"help": "before_crop (BYOL-A's) or after_crop."})
 
 
 class SSMASTCollator(ClipCollator):
-    """Audio examples -> one random crop per clip as a spectrogram, two BYOL-A random resized crops of it, and the
-    per-view random draws of the mixup (applied later against the memory of earlier clips)."""
+    """Audio examples -> one random crop per clip as a spectrogram, the two BYOL-A random resized crops of its views
+    (drawn; applied here when the mixup comes after them) and the per-view random draws of the mixup (applied in
+    the training process, against the memory of earlier clips)."""
 
     def __init__(self, extractor, config: SSMASTConfig, audio_column: str, seed: int, process_index: int = 0):
         super().__init__(extractor, audio_column, seed, process_index)
@@ -65,11 +73,20 @@ class SSMASTCollator(ClipCollator):
         crops = [self.random_crop(audio, rate, rng) for (_, audio, rate), rng in zip(clips, rngs)]
         spectrograms = self.extractor(crops, return_tensors="pt")["input_values"]  # (n, frames, mel_bins)
         scales = (self.config.crop_virtual_scale, self.config.crop_frequency_scale, self.config.crop_time_scale)
-        views = torch.stack([torch.stack([random_resized_crop(spectrogram, rng, *scales) for _ in range(2)])
-                             for spectrogram, rng in zip(spectrograms, rngs)])
+        boxes = torch.tensor([[draw_resized_crop(tuple(spectrograms.shape[1:]), rng, *scales) for _ in range(2)]
+                              for rng in rngs])  # (n, view, 6)
         draws = torch.from_numpy(np.stack([rng.random((2, 2)) for rng in rngs])).float()  # (n, [lam, pick], view)
-        return {"clips": spectrograms, "views": views, "mixup_lambda": draws[:, 0], "mixup_pick": draws[:, 1],
-                "num_clips": len(clips), "num_skipped": skipped}
+        batch = {"clips": spectrograms, "crop_boxes": boxes, "mixup_lambda": draws[:, 0], "mixup_pick": draws[:, 1],
+                 "num_clips": len(clips), "num_skipped": skipped}
+        if self.config.mixup_position == "after_crop":
+            batch["views"] = crop_views(spectrograms[:, None].expand(-1, 2, -1, -1), boxes)
+        return batch
+
+
+def crop_views(views: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """`(n, 2, frames, mel_bins)` views, each cut by its `draw_resized_crop` box in `boxes` `(n, 2, 6)`."""
+    return torch.stack([torch.stack([resized_crop(view, tuple(box)) for view, box in zip(pair, pair_boxes)])
+                        for pair, pair_boxes in zip(views, boxes.tolist())])
 
 
 def build_model(model_args: ModelArguments, ssmast_args: SSMASTArguments, extractor) -> SSMASTForPreTraining:
@@ -77,7 +94,7 @@ def build_model(model_args: ModelArguments, ssmast_args: SSMASTArguments, extrac
     or a saved SS-MAST model; or a saved encoder (e.g. from `from_timm`, the paper's ImageNet + SS-MAST)."""
     objective = {key: value for key, value in asdict(ssmast_args).items()
                  if key in ("projection_size", "contrastive_temperature", "patch_drop_rate", "mixup_ratio",
-                            "mixup_memory_size")}
+                            "mixup_memory_size", "mixup_position")}
     if model_args.model_name_or_path:
         saved = AutoConfig.from_pretrained(model_args.model_name_or_path)
         if isinstance(saved, SSMASTConfig):
@@ -98,7 +115,7 @@ def build_model(model_args: ModelArguments, ssmast_args: SSMASTArguments, extrac
 
 def main(argv=None):
     arguments = (DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, SSMASTArguments)
-    return run_pretraining(arguments, pretrain, argv)
+    return run_pretraining(arguments, pretrain, argv, recipe=RECIPE)
 
 
 def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArguments, model_args: ModelArguments,
@@ -115,18 +132,29 @@ def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArgumen
     collator = SSMASTCollator(extractor, config, data_args.audio_column_name, args.seed,
                               accelerator.process_index if data_args.streaming else 0)
     dataloader = make_dataloader(dataset, collator, args, data_args.dataloader_num_workers, accelerator)
-    optimizer = make_optimizer(model, args.weight_decay)
+    optimizer = make_optimizer(model, args.weight_decay, args.optimizer)
     model, optimizer = accelerator.prepare(model, optimizer)
     mixup = LogMixup(config.mixup_ratio, config.mixup_memory_size)
     global_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
     collapse_level = 0.25 / math.sqrt(config.projection_size)  # spread-out embeddings: about 1 / sqrt(size)
 
+    if ssmast_args.teacher_momentum_schedule not in ("constant", "cosine"):
+        raise ValueError(f"--teacher_momentum_schedule must be constant or cosine; got "
+                         f"{ssmast_args.teacher_momentum_schedule!r}.")
+
     def schedules_for(total_steps, steps_per_epoch):
-        return make_schedules(args, total_steps, steps_per_epoch, 3e-4 * global_batch / 512, extra={
-            "teacher_momentum": cosine_schedule(ssmast_args.teacher_momentum, 1.0, total_steps)})
+        momentum = (cosine_schedule(ssmast_args.teacher_momentum, 1.0, total_steps)
+                    if ssmast_args.teacher_momentum_schedule == "cosine"
+                    else constant_schedule(ssmast_args.teacher_momentum, total_steps))
+        return make_schedules(args, total_steps, steps_per_epoch, 3e-4 * global_batch / 512,
+                              extra={"teacher_momentum": momentum})
 
     def compute_loss(model, batch, step, schedules):
-        views = mixup(batch["views"], batch["mixup_lambda"], batch["mixup_pick"])
+        if config.mixup_position == "before_crop":  # BYOL-A: mix each view of the clip, then crop it
+            pairs = batch["clips"][:, None].expand(-1, 2, -1, -1)
+            views = crop_views(mixup(pairs, batch["mixup_lambda"], batch["mixup_pick"]), batch["crop_boxes"])
+        else:
+            views = mixup(batch["views"], batch["mixup_lambda"], batch["mixup_pick"])
         mixup.remember(all_gather_variable(batch["clips"])[0])  # the same memory on every process
         output = model(views)
         return output.loss, {"embedding_std": output.embedding_std,

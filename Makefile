@@ -1,9 +1,10 @@
-# The README's two set-up commands: `make quickstart` (the main job) and `make test` (the test suite).
-# Both build .venv first: torch before the package, so pip never swaps in another torch build.
+# The README's set-up commands: `make quickstart` (the main job) and `make test` (linter, documentation build and
+# test suite). Both build .venv first: torch before the package, so pip never swaps in another torch build.
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV ?= .venv
 BIN := $(VENV)/bin
+export NO_MKDOCS_2_WARNING := 1
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +16,18 @@ quickstart: $(VENV)/.installed
 	$(BIN)/python -m specformers.quickstart --output_dir quickstart_output
 
 test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest tests
+
+docs: $(VENV)/.installed
+	$(BIN)/mkdocs build --strict
+
+docs-serve: $(VENV)/.installed
+	$(BIN)/mkdocs serve
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_feature_extraction.py --repeats 15
 	$(BIN)/python benchmarks/bench_ast_forward.py
 
-.PHONY: quickstart test benchmark
+.PHONY: quickstart test docs docs-serve benchmark

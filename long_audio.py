@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .pipelines import decode_audio
+from .pipelines import read_pipeline_input
 
 AGGREGATIONS = ("mean", "max")
 
@@ -78,7 +78,7 @@ def classify_long_audio(classifier, audio, *, hop_seconds: float | None = None, 
         return [classify_long_audio(model, clip, hop_seconds=hop_seconds, aggregate=aggregate, top_k=top_k,
                                     batch_size=batch_size, feature_extractor=feature_extractor) for clip in audio]
 
-    samples, sampling_rate = decode_audio(audio, rate)
+    samples, sampling_rate = read_pipeline_input(audio, rate)
     clip = feature_extractor.mono_at_sampling_rate(samples, sampling_rate)
     starts = window_starts(len(clip), window, hop)
     probabilities = window_probabilities(model.eval(), feature_extractor, clip, starts, batch_size)

@@ -20,11 +20,9 @@ import torch
 from transformers import AutoModelForAudioClassification
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline, ffmpeg_read
-from transformers.utils import logging
 
 from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 from .modeling.modeling_utils import SpecformersPreTrainedModel
-
 
 _TRANSFORMERS_AST_EXTRACTOR_MODULE = ("transformers.models.audio_spectrogram_transformer."
                                       "feature_extraction_audio_spectrogram_transformer")
@@ -53,14 +51,14 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline):
     def preprocess(self, inputs):
         if not self._handles_audio():
             return super().preprocess(inputs)
-        audio, sampling_rate = decode_audio(inputs, self.feature_extractor.sampling_rate)
+        audio, sampling_rate = read_pipeline_input(inputs, self.feature_extractor.sampling_rate)
         processed = self.feature_extractor([audio], sampling_rate=sampling_rate, return_tensors="pt")
         if self.dtype is not None:
             processed = processed.to(dtype=self.dtype)
         return processed
 
 
-def decode_audio(inputs, default_rate: int) -> tuple[np.ndarray | torch.Tensor, int]:
+def read_pipeline_input(inputs, default_rate: int) -> tuple[np.ndarray | torch.Tensor, int]:
     """Any input the pipeline accepts -> (samples, possibly multi-channel; their sampling rate). Arrays and tensors
     are taken to be at `default_rate`; files are read with soundfile (ffmpeg for formats libsndfile lacks)."""
     if isinstance(inputs, os.PathLike):
@@ -96,16 +94,11 @@ def decode_audio(inputs, default_rate: int) -> tuple[np.ndarray | torch.Tensor, 
 
 
 def register_pipeline() -> None:
-    """Make `pipeline("audio-classification")` build `SpectrogramAudioClassificationPipeline`."""
+    """Make `pipeline("audio-classification")` build `SpectrogramAudioClassificationPipeline` (same models, same
+    default): the task's entry in transformers' pipeline registry gets this class as its implementation. (Its
+    `register_pipeline` would log that the task already exists on every `import specformers`.)"""
     task = PIPELINE_REGISTRY.supported_tasks["audio-classification"]
-    if task["impl"] is SpectrogramAudioClassificationPipeline:
-        return
-    registry_logger = logging.get_logger("transformers.pipelines.base")
-    level = registry_logger.level
-    registry_logger.setLevel(logging.ERROR)  # the "already registered, overwriting" notice is expected here
-    try:
-        PIPELINE_REGISTRY.register_pipeline("audio-classification", SpectrogramAudioClassificationPipeline,
-                                            pt_model=AutoModelForAudioClassification, default=task.get("default"),
-                                            type=task.get("type", "audio"))
-    finally:
-        registry_logger.setLevel(level)
+    if AutoModelForAudioClassification not in task["pt"]:
+        raise RuntimeError("transformers' audio-classification task no longer builds AutoModelForAudioClassification "
+                           "models; specformers' pipeline cannot take its place.")
+    task["impl"] = SpectrogramAudioClassificationPipeline

@@ -18,21 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import time
 
 import numpy as np
 
+from .training.script_runner import run_step
+
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpora", "kws_mini")
-
-
-def run_step(title: str, module: str, argv: list) -> object:
-    """Print the step's command line, then run the script's `main` in this process."""
-    import importlib
-
-    argv = [str(a) for a in argv]
-    print(f"\n== {title}\n$ python -m {module} {' '.join(shlex.quote(a) for a in argv)}", flush=True)
-    return importlib.import_module(module).main(argv)
 
 
 def pretrain_argv(data: str, out: str, steps: int, seed: int) -> list:
@@ -96,6 +88,28 @@ def classify_examples(model_dir: str, data: str) -> None:
         print(f"  {window['start']:5.3f}-{window['end']:5.3f} s  {top['label']:>6} ({top['score']:.2f})")
 
 
+def steps(data: str, out: str, pretrain_steps: int, finetune_steps: int, seed: int) -> list[tuple[str, str, list]]:
+    """The quickstart's commands in order, each (title, module run with `python -m`, its arguments); the last is the
+    export, and the classification examples run before it."""
+    encoder, classifier = os.path.join(out, "asit-pretrained"), os.path.join(out, "asit-keywords")
+    return [
+        ("1. Pretrain a tiny ASiT without labels", "specformers.training.pretrain_asit",
+         pretrain_argv(data, encoder, pretrain_steps, seed)),
+        ("2a. Its loss curves", "specformers.training.plot_losses", [encoder]),
+        ("2b. What it reconstructs", "specformers.training.visualize_gmml",
+         ["--checkpoint", os.path.join(encoder, f"checkpoint-{pretrain_steps}"), "--dataset_name", data,
+          "--num_clips", 3, "--output", os.path.join(encoder, "gmml_reconstruction.png")]),
+        ("3. Fine-tune it on the keywords", "specformers.training.train_classifier",
+         finetune_argv(data, encoder, classifier, finetune_steps, seed)),
+        ("3b. The fine-tuning curves", "specformers.training.plot_losses", [classifier]),
+        ("4. Score the test split (voices never heard in training)", "specformers.training.train_classifier",
+         ["--model_name_or_path", classifier, "--dataset_name", data, "--eval_split_name", "test", "--do_eval",
+          "--output_dir", os.path.join(classifier, "test"), "--report_to", "none"]),
+        ("6. Export the classifier for the Hub (loads with trust_remote_code=True)", "specformers.export_for_hub",
+         [classifier, os.path.join(out, "asit-keywords-hub")]),
+    ]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", default="quickstart_output")
@@ -108,24 +122,11 @@ def main(argv=None):
     out = os.path.abspath(args.output_dir)
     encoder, classifier = os.path.join(out, "asit-pretrained"), os.path.join(out, "asit-keywords")
     test_dir, hub_dir = os.path.join(classifier, "test"), os.path.join(out, "asit-keywords-hub")
-    steps = args.pretrain_steps
-
-    run_step("1. Pretrain a tiny ASiT without labels", "specformers.training.pretrain_asit",
-             pretrain_argv(args.data, encoder, steps, args.seed))
-    run_step("2a. Its loss curves", "specformers.training.plot_losses", [encoder])
-    run_step("2b. What it reconstructs", "specformers.training.visualize_gmml",
-             ["--checkpoint", os.path.join(encoder, f"checkpoint-{steps}"), "--dataset_name", args.data,
-              "--num_clips", 3, "--output", os.path.join(encoder, "gmml_reconstruction.png")])
-    run_step("3. Fine-tune it on the keywords", "specformers.training.train_classifier",
-             finetune_argv(args.data, encoder, classifier, args.finetune_steps, args.seed))
-    run_step("3b. The fine-tuning curves", "specformers.training.plot_losses", [classifier])
-    test_scores = run_step("4. Score the test split (voices never heard in training)",
-                           "specformers.training.train_classifier",
-                           ["--model_name_or_path", classifier, "--dataset_name", args.data, "--eval_split_name",
-                            "test", "--do_eval", "--output_dir", test_dir, "--report_to", "none"])
+    *train_and_score, export = steps(args.data, out, args.pretrain_steps, args.finetune_steps, args.seed)
+    for title, module, step_argv in train_and_score:
+        test_scores = run_step(title, module, step_argv)  # the last step scores the test split
     classify_examples(classifier, args.data)
-    run_step("6. Export the classifier for the Hub (loads with trust_remote_code=True)",
-             "specformers.export_for_hub", [classifier, hub_dir])
+    run_step(*export)
 
     with open(os.path.join(classifier, "all_results.json")) as f:
         validation = json.load(f)["eval_accuracy"]

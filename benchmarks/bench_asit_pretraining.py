@@ -27,7 +27,7 @@ from common import interleaved_medians, machine, peak_memory_in_subprocess, peak
 from specformers import ASiTConfig, ASiTForPreTraining, SpectrogramFeatureExtractor  # noqa: E402
 from specformers.modeling.pretraining_asit import gmml_corrupt  # noqa: E402
 from specformers.training.loop import make_optimizer  # noqa: E402
-from specformers.training.pretrain_asit import ASiTCollator  # noqa: E402
+from specformers.training.views import ASiTCollator  # noqa: E402
 
 BATCH = {"asit-tiny": 32, "asit-base": 4}
 

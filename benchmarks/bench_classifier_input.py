@@ -23,14 +23,19 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine  # noqa: E402
+from transformers import AutoModelForAudioClassification  # noqa: E402
 
 from specformers import ASiTConfig, ASTConfig, MASTConfig, SpectrogramFeatureExtractor  # noqa: E402
 from specformers.configuration.configuration_utils import config_from_preset  # noqa: E402
-from specformers.training.classification_data import (SINGLE_LABEL, ClassificationCollator,  # noqa: E402
-                                                      LabelEncoder, SkipCounter, discover_label_names)
+from specformers.training.classification_data import (  # noqa: E402
+    SINGLE_LABEL,
+    ClassificationCollator,
+    LabelEncoder,
+    SkipCounter,
+    discover_label_names,
+)
 from specformers.training.data import load_audio_dataset  # noqa: E402
 from specformers.training.train_classifier import AugmentationArguments  # noqa: E402
-from transformers import AutoModelForAudioClassification  # noqa: E402
 
 # the configurations of the README's keyword-spotting runs
 VIT = "hidden_size=128,num_hidden_layers=4,num_attention_heads=4,intermediate_size=512"

@@ -15,15 +15,18 @@ from datetime import date
 import torch
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
-        pass
+        return platform.processor() or platform.machine()
+
+
+def machine() -> str:
     threads = torch.get_num_threads()
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({threads} threads), {date.today()}"
+    return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} ({threads} threads), {date.today()}"
 
 
 def interleaved_medians(functions: dict, repeats: int, warmup: int = 1) -> dict[str, float]:

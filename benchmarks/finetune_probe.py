@@ -1,7 +1,7 @@
 """Does a pretrained encoder help? A short fine-tune of a saved specformers encoder against the same architecture
 from random initialisation, on an audiofolder corpus with train and test splits (e.g. one built by
-`make_corpus.py --tasks kws`); prints the mean training loss of the first and last 15 steps and the test accuracy
-of each.
+`corpora/make_corpus.py --tasks kws`); prints the mean training loss of the first and last 15 steps and the test
+accuracy of each.
 
     python benchmarks/finetune_probe.py PRETRAINED_DIR CORPUS_DIR [--steps 150] [--batch 32] [--learning_rate 3e-4]
 
@@ -18,7 +18,7 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
 import specformers  # noqa: F401  (registers the models)
-from specformers.training.data import decode_audio, load_audio_dataset
+from specformers.training.data import decode_audio_value, load_audio_dataset
 
 
 def features_and_labels(corpus: str, split: str, extractor, names: list[str] | None = None
@@ -29,7 +29,7 @@ def features_and_labels(corpus: str, split: str, extractor, names: list[str] | N
     feature = dataset.features["label"]
     names = names or getattr(feature, "names", None) or sorted(set(dataset["label"]))
     labels = [label if isinstance(label, int) else names.index(label) for label in dataset["label"]]
-    clips = [decode_audio(value) for value in dataset["audio"]]
+    clips = [decode_audio_value(value) for value in dataset["audio"]]
     clips = [(audio if audio.ndim == 1 else audio.mean(1), rate) for audio, rate in clips]
     rate = extractor.sampling_rate
     if any(r != rate for _, r in clips):

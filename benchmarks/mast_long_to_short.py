@@ -31,10 +31,10 @@ import soundfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from reproduce_claims import STUDY_SSMAST, describe_corpus, finetune_argv, machine  # noqa: E402
+from study import STUDY_SSMAST, describe_corpus, finetune_argv, machine  # noqa: E402
 
 from specformers.modeling import modeling_mast  # noqa: E402
-from specformers.quickstart import run_step  # noqa: E402
+from specformers.training.script_runner import run_step  # noqa: E402
 
 LONG_FRAMES = 400  # 4 s
 VARIANTS = ("centre", "leading")
@@ -116,12 +116,14 @@ def write_table(runs: list[dict], out: str, header: str) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kws", required=True, help="kws/ folder of make_corpus.py (keyword spotting)")
+    parser.add_argument("--kws", required=True, help="kws/ folder of corpora/make_corpus.py (keyword spotting)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pretrain_steps", type=int, default=300)
     parser.add_argument("--finetune_steps", type=int, default=600)
-    parser.add_argument("--output_dir", default=os.path.join(HERE, "results", "mast_long_to_short"))
-    parser.add_argument("--work_dir", default="mast_long_to_short_runs", help="corpus and models (not kept in git)")
+    parser.add_argument("--output_dir", default=os.path.join("benchmark_runs", "mast_long_to_short"),
+                        help="results folder (not kept in git; the committed results were written with --output_dir)")
+    parser.add_argument("--work_dir", default=os.path.join("benchmark_runs", "mast_long_to_short_work"),
+                        help="corpus and models (not kept in git)")
     args = parser.parse_args(argv)
     os.makedirs(args.output_dir, exist_ok=True)
     runs_path = os.path.join(args.output_dir, "runs.jsonl")

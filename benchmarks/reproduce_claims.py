@@ -1,4 +1,4 @@
-"""Do the papers' central claims hold at small scale? Tiny models, CPU, corpora made with make_corpus.py.
+"""Do the papers' central claims hold at small scale? Tiny models, CPU, corpora made with corpora/make_corpus.py.
 
 Claims (the seed papers):
   1. MAST beats AST at equal (here: random) initialisation (MAST paper, Table 1), with MViTv2's 7 x 7 / 4 patch
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shlex
 import statistics
@@ -30,11 +29,21 @@ import time
 
 import torch
 
-from specformers.quickstart import run_step  # runs a script's main in this process, printing its command line
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-VIT = "hidden_size=128,num_hidden_layers=4,num_attention_heads=4,intermediate_size=512"
-FEATURES = ["--feature_extractor_preset", "speech_commands", "--target_frames", 96]
+sys.path.insert(0, HERE)
+
+from study import (  # noqa: E402
+    FEATURES,
+    STUDY_ASIT,
+    STUDY_SSMAST,
+    STUDY_SSMAST_OBJECTIVE,
+    VIT,
+    describe_corpus,
+    finetune_argv,
+    machine,
+)
+
+from specformers.training.script_runner import run_step  # noqa: E402
 
 # arm -> (family, pretraining: None | ("ssmast", patch_drop_rate) | ("asit", config overrides of the objective))
 ARMS = {
@@ -54,14 +63,6 @@ SCRATCH = {"ast": ["--model_type", "ast", "--config_name", "ast-tiny", "--config
            "asit": ["--model_type", "asit", "--config_name", "asit-tiny", "--config_overrides", VIT]}
 # arms that start from another configuration than their family's
 SCRATCH_OF_ARM = {"MAST, 16x16 stride-10 stem": ["--model_type", "mast", "--config_name", "mast-tiny-ast-stem"]}
-# The optimisation the recorded study ran with (specformers' defaults before the fidelity pass made the scripts
-# follow the authors'), pinned so that reruns stay comparable. Not pinnable: ASiT's weight-decay groups (tokens
-# and positions are decayed now) and its roll (of the waveform now, of each view's spectrogram then).
-STUDY_SSMAST = ["--optimizer", "adamw", "--lr_scheduler_type", "cosine", "--weight_decay", 0.04,
-                "--weight_decay_end", 0.4, "--max_grad_norm", 3.0, "--clip_grad_mode", "global",
-                "--teacher_momentum", 0.99, "--teacher_momentum_schedule", "cosine", "--mixup_memory_size", 256,
-                "--mixup_position", "after_crop"]
-STUDY_ASIT = ["--clip_grad_mode", "global", "--freeze_last_layer_epochs", 0]
 # claim -> list of (better arm, worse arm) whose mean test accuracies it predicts
 CLAIMS = {
     "1. MAST beats AST from random initialisation": [("MAST", "AST"), ("MAST, 16x16 stride-10 stem", "AST")],
@@ -80,53 +81,14 @@ def pretrain_argv(family: str, pretraining: tuple, data: str, out: str, steps: i
               "--max_steps", steps, "--warmup_steps", max(1, steps // 10), "--logging_steps", max(1, steps // 20),
               "--dataloader_num_workers", 1, "--seed", seed]
     kind, setting = pretraining
-    if kind == "ssmast":
-        size = ["--config_name", "mast-tiny"] if family == "mast" else ["--config_name", "ast-tiny",
-                                                                         "--config_overrides", VIT]
-        return "specformers.training.pretrain_ssmast", [*common, "--backbone", family, *size, "--learning_rate",
-                                                         3e-4, "--patch_drop_rate", setting, *STUDY_SSMAST]
+    if kind == "ssmast":  # --config_overrides: the encoder's size and the objective's settings
+        preset, size = ("mast-tiny", "") if family == "mast" else ("ast-tiny", VIT + ",")
+        return "specformers.training.pretrain_ssmast", [
+            *common, "--backbone", family, "--config_name", preset, "--learning_rate", 3e-4, *STUDY_SSMAST,
+            "--config_overrides", f"{size}patch_drop_rate={setting},{STUDY_SSMAST_OBJECTIVE}"]
     return "specformers.training.pretrain_asit", [
         *common, "--config_name", "asit-tiny", "--config_overrides", VIT + setting, "--learning_rate", 5e-4,
         "--teacher_temperature_warmup_steps", max(1, steps // 5), "--teacher_momentum", 0.99, *STUDY_ASIT]
-
-
-def finetune_argv(start: list, data: str, out: str, steps: int, seed: int) -> list:
-    """train_classifier arguments: train `steps`, then score the test split."""
-    return [*start, "--dataset_name", data, "--output_dir", out, *FEATURES, "--do_train", "--do_eval",
-            "--eval_split_name", "test", "--max_steps", steps, "--per_device_train_batch_size", 32,
-            "--learning_rate", 3e-4, "--weight_decay", 0.05, "--warmup_steps", max(1, steps // 10),
-            "--lr_scheduler_type", "cosine", "--noise", "--logging_steps", max(1, steps // 10),
-            "--eval_strategy", "no", "--save_strategy", "no", "--dataloader_num_workers", 2, "--seed", seed,
-            "--report_to", "none", "--disable_tqdm", "true"]
-
-
-def machine() -> str:
-    """CPU model and core count, for the report."""
-    model = platform.machine()
-    if os.path.isfile("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    return f"{model}, {os.cpu_count()} cores"
-
-
-def describe_corpus(task: str, path: str) -> str | None:
-    """One line on a corpus built by make_corpus.py, from the summary.json it writes beside the task folder."""
-    summary_path = os.path.join(os.path.dirname(os.path.abspath(path)), "summary.json")
-    if not os.path.isfile(summary_path):
-        return None
-    with open(summary_path) as f:
-        summary = json.load(f)
-    if task not in summary:
-        return None
-    splits, made = summary[task]["splits"], summary["args"]
-    classes = len(splits["train"]["per_label"])
-    sizes = " / ".join(str(splits[split]["n"]) for split in ("train", "validation", "test"))
-    # make_corpus.py adds flite voices when asked (the default) and installed: a different corpus
-    with_flite = made.get("flite", True) and "flite" in summary.get("tools", {})
-    voices = "" if task != "kws" or with_flite else " (espeak-ng voices only: --no-flite or no flite installed)"
-    return (f"- {task}: `{path}`, {sizes} clips (train / validation / test), {classes} classes (chance "
-            f"{1 / classes:.3f}); built by `make_corpus.py --tasks {' '.join(made['tasks'])} --size {made['size']} "
-            f"--seed {made['seed']}`{voices}.")
 
 
 def run_arm(task: str, data: str, arm: str, seed: int, args, work: str) -> dict:
@@ -244,17 +206,19 @@ def write_report(runs: list[dict], out: str, header: str) -> None:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kws", help="kws/ folder of make_corpus.py (keyword spotting); with neither --kws nor "
-                                      "--notes, the shipped corpora/kws_mini is used")
-    parser.add_argument("--notes", help="notes/ folder of make_corpus.py (instrument families)")
+    parser.add_argument("--kws", help="kws/ folder of corpora/make_corpus.py (keyword spotting); with neither "
+                                      "--kws nor --notes, the shipped corpora/kws_mini is used")
+    parser.add_argument("--notes", help="notes/ folder of corpora/make_corpus.py (instrument families)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pretrain_steps", type=int, default=300)
     parser.add_argument("--finetune_steps", type=int, default=600)
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     parser.add_argument("--quick", action="store_true",
                         help="one seed, 30 pretraining and 60 fine-tuning steps: a spot check in minutes")
-    parser.add_argument("--output_dir", help="results folder (default benchmarks/results/claims[_quick])")
-    parser.add_argument("--work_dir", default="claims_runs", help="models of the runs (not kept in git)")
+    parser.add_argument("--output_dir", help="results folder (default benchmark_runs/claims[_quick], not kept in "
+                                             "git; the committed results were written with --output_dir)")
+    parser.add_argument("--work_dir", default=os.path.join("benchmark_runs", "claims_work"),
+                        help="models of the runs (not kept in git)")
     parser.add_argument("--report_only", action="store_true", help="rebuild the table and chart from runs.jsonl")
     args = parser.parse_args(argv)
     if args.quick:
@@ -263,7 +227,7 @@ def main(argv=None):
     if not tasks:  # the keyword corpus shipped for the quickstart: runs from a fresh clone, nothing to build
         tasks = {"kws_mini": os.path.join(os.path.dirname(HERE), "corpora", "kws_mini")}
         print("No --kws / --notes corpus given: using the shipped corpora/kws_mini (6 keywords, 360 training clips).")
-    out = args.output_dir or os.path.join(HERE, "results", "claims_quick" if args.quick else "claims")
+    out = args.output_dir or os.path.join("benchmark_runs", "claims_quick" if args.quick else "claims")
     os.makedirs(out, exist_ok=True)
     runs_path = os.path.join(out, "runs.jsonl")
     runs = read_runs(runs_path)

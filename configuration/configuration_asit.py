@@ -39,7 +39,8 @@ class ASiTConfig(SpectrogramViTConfig):
         "asit-base": {},
         "asit-small": {"hidden_size": 384, "num_attention_heads": 6, "intermediate_size": 1536},
         "asit-tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
-                      "target_frames": 96, "drop_path_rate": 0.0, "projection_hidden_size": 128, "projection_bottleneck_size": 32,
+                      "target_frames": 96, "drop_path_rate": 0.0, "projection_hidden_size": 128,
+                      "projection_bottleneck_size": 32,
                       "global_output_size": 256, "local_output_size": 64, "reconstruction_hidden_size": 64,
                       "reconstruction_bottleneck_size": 32},
     }

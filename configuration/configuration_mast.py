@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from .configuration_utils import SpecformersConfig
 
-
 AST_STEM = {"patch_kernel_size": 16, "patch_stride": 10, "patch_padding": 0}
 
 
-def _pair(value) -> tuple[int, int]:
+def frequency_time(value) -> tuple[int, int]:
+    """A size for both axes (an int) or one per axis -> `(frequency, time)`."""
     return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
 
 
@@ -39,8 +39,8 @@ class MASTConfig(SpecformersConfig):
         drop_path_rate: stochastic depth, rising linearly over all blocks (mast-small 0.1, mast-base 0.3).
         use_cls_token: prepend a cls token and pool it (default: mean of the tokens after the final LayerNorm).
         layer_norm_eps, initializer_range, hidden_act: as usual.
-        num_mel_bins, target_frames: the spectrogram the relative-position tables are sized for; larger inputs
-            interpolate them, smaller ones use their leading entries (as timm does).
+        num_mel_bins, target_frames: the spectrogram the relative-position tables are sized for; smaller inputs
+            read their centre rows (each distance its own row), larger ones stretch them about distance 0.
 
     The names generic tools read, as transformers' Swin and Hiera configs give them: `hidden_size` (the last
     stage's width, the size of `pooler_output`), `num_hidden_layers` (the number of stages: `hidden_states` has
@@ -84,9 +84,9 @@ class MASTConfig(SpecformersConfig):
         self.num_heads = num_heads
         self.mlp_ratio = mlp_ratio
         self.qkv_bias = qkv_bias
-        self.patch_kernel_size = _pair(patch_kernel_size)
-        self.patch_stride = _pair(patch_stride)
-        self.patch_padding = _pair(patch_padding)
+        self.patch_kernel_size = frequency_time(patch_kernel_size)
+        self.patch_stride = frequency_time(patch_stride)
+        self.patch_padding = frequency_time(patch_padding)
         self.pool_kernel_size = pool_kernel_size
         self.q_stride = tuple(q_stride)
         self.kv_stride = kv_stride

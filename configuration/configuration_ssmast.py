@@ -6,11 +6,11 @@ from transformers import AutoConfig, PretrainedConfig
 
 from .configuration_utils import SpecformersConfig
 
-
 MIXUP_POSITIONS = ("before_crop", "after_crop")
 
 
-def _pair(value) -> tuple[float, float]:
+def scale_range(value) -> tuple[float, float]:
+    """A `(low, high)` range of scales (a list from JSON) -> a tuple."""
     return tuple(value)
 
 
@@ -59,9 +59,9 @@ class SSMASTConfig(SpecformersConfig):
         self.mixup_ratio = mixup_ratio
         self.mixup_memory_size = mixup_memory_size
         self.mixup_position = mixup_position
-        self.crop_virtual_scale = _pair(crop_virtual_scale)
-        self.crop_frequency_scale = _pair(crop_frequency_scale)
-        self.crop_time_scale = _pair(crop_time_scale)
+        self.crop_virtual_scale = scale_range(crop_virtual_scale)
+        self.crop_frequency_scale = scale_range(crop_frequency_scale)
+        self.crop_time_scale = scale_range(crop_time_scale)
         # the projection is initialised like the backbone
         self.initializer_range = kwargs.pop("initializer_range", backbone_config.get("initializer_range", 0.02))
         super().__init__(**kwargs)

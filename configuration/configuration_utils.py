@@ -70,14 +70,20 @@ def parse_config_overrides(text: str | None) -> dict:
     return overrides
 
 
-def config_from_preset(config_class, preset: str | None, overrides: str | None):
-    """`config_class.from_preset(preset)` (or its defaults) with `k=v,...` overrides, rejecting unknown fields."""
-    values = parse_config_overrides(overrides)
-    known = set(config_class().to_dict()) | {"num_labels"}
+def config_fields(config_class) -> set[str]:
+    """The fields a config class adds to transformers' `PretrainedConfig` (what `--config_overrides` may set)."""
+    return set(config_class().to_dict()) - set(PretrainedConfig().to_dict())
+
+
+def config_from_preset(config_class, preset: str | None, overrides: str | dict | None):
+    """`config_class.from_preset(preset)` (or its defaults) with overrides (`"k=v,..."` or a dict), rejecting
+    unknown fields."""
+    values = overrides if isinstance(overrides, dict) else parse_config_overrides(overrides)
+    known = config_fields(config_class) | {"num_labels"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"Unknown {config_class.__name__} field(s) in --config_overrides: {unknown}. "
-                         f"Fields: {sorted(known - set(PretrainedConfig().to_dict()))}.")
+                         f"Fields: {sorted(known - {'num_labels'})}.")
     config = config_class.from_preset(preset, **values) if preset else config_class(**values)
     config.validate_fields()  # fail before any data is loaded
     return config

@@ -1,1 +1,1 @@
-"""The shared log-mel feature extractor (and, later, the training augmentations)."""
+"""The shared log-mel feature extractor and the training augmentations."""

@@ -158,7 +158,7 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         return (extractor, unused) if return_unused else extractor
 
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> "SpectrogramFeatureExtractor":
+    def from_preset(cls, name: str, **overrides) -> SpectrogramFeatureExtractor:
         """An extractor with a recipe's statistics and length: `audioset`, `esc50`, `speech_commands`, `asit` or
         `asit-32k` (the ASiT authors' 32 kHz fbank).
 
@@ -256,8 +256,8 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
             offset[:frames, 0] = (1 - self.preemphasis) * means[0, 0]
         frames = emphasised.unfold(1, self.frame_length, self.hop_length)  # (batch, frames, frame_length), a view
 
-        # Blocks of about _BLOCK_FRAMES frames keep the FFT's working set in cache on a CPU (~3x faster); the
-        # block buffer's zero tail is the FFT's zero padding.
+        # On a CPU, blocks of about _BLOCK_FRAMES frames keep the FFT's working set in cache (a whole long batch at
+        # once spills it); the block buffer's zero tail is the FFT's zero padding.
         block = _BLOCK_FRAMES if device.type == "cpu" else len(clips) * num_frames
         rows, steps = max(1, block // num_frames), min(num_frames, block)
         buffer = torch.zeros(rows, steps, self.fft_size, device=device)
@@ -434,7 +434,8 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         clip = _to_mono_float(audio, index)
         if clip.numel() == 0:
             raise ValueError(f"Audio item {index} is empty (0 samples).")
-        if not bool(torch.isfinite(clip.sum(dtype=torch.float64))):  # a float64 sum cannot overflow; 10x faster
+        # one float64 sum cannot overflow on finite samples and is NaN/inf otherwise: cheaper than a mask
+        if not bool(torch.isfinite(clip.sum(dtype=torch.float64))):
             raise ValueError(f"Audio item {index} contains NaN or infinite samples; clean or drop this clip.")
         rate = self.sampling_rate if rate is None else int(rate)
         if rate != self.sampling_rate:

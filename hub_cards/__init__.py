@@ -1,1 +1,1 @@
-"""Model-card templates, the card generator and the Hub export (Hub-cards issue)."""
+"""Model cards: the generator and its templates."""

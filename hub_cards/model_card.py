@@ -11,30 +11,9 @@ import os
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+from ..families import family_of
 
-FAMILIES = {
-    "specformers-ast": {
-        "name": "AST", "template": "ast.md",
-        "paper_title": "AST: Audio Spectrogram Transformer, Gong et al., Interspeech 2021",
-        "citation": "@inproceedings{gong21b_interspeech,\n  title = {{AST: Audio Spectrogram Transformer}},\n"
-                    "  author = {Yuan Gong and Yu-An Chung and James Glass},\n"
-                    "  booktitle = {Proc. Interspeech 2021}, pages = {571--575}, year = {2021}}"},
-    "specformers-mast": {
-        "name": "MAST", "template": "mast.md",
-        "paper_title": "MAST: Multiscale Audio Spectrogram Transformers, Ghosh et al., ICASSP 2023",
-        "citation": "@inproceedings{ghosh2023mast,\n  title = {{MAST: Multiscale Audio Spectrogram Transformers}},\n"
-                    "  author = {Sreyan Ghosh and Ashish Seth and S. Umesh and Dinesh Manocha},\n"
-                    "  booktitle = {ICASSP 2023}, year = {2023}}"},
-    "specformers-asit": {
-        "name": "ASiT", "template": "asit.md",
-        "paper_title": "ASiT: Audio Spectrogram vIsion Transformer for General Audio "
-                       "Representation, Atito et al., 2022",
-        "citation": "@article{atito2022asit,\n  title = {{ASiT: Audio Spectrogram vIsion Transformer for General "
-                    "Audio Representation}},\n  author = {Sara Atito and Muhammad Awais and Wenwu Wang and "
-                    "Mark D. Plumbley and Josef Kittler},\n  journal = {arXiv preprint arXiv:2211.13189}, "
-                    "year = {2022}}"},
-}
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 # metric keys of the shipped metric modules -> model-index metric types
 METRIC_TYPES = {"accuracy": "accuracy", "top_5_accuracy": "top_5_accuracy", "mAP": "mAP", "mAUC": "roc_auc",
@@ -48,7 +27,7 @@ def eval_results_of(metrics: dict, prefix: str = "eval") -> dict[str, float]:
 
 def family_description(config) -> str:
     """The family's template (`templates/ast.md`, ...) filled with this config's sizes."""
-    with open(os.path.join(TEMPLATES, FAMILIES[config.model_type]["template"])) as f:
+    with open(os.path.join(TEMPLATES, family_of(config.model_type).card_template)) as f:
         return jinja2.Template(f.read()).render(config=config).strip()
 
 
@@ -65,7 +44,7 @@ def model_card(config, extractor, *, num_parameters: int, is_classifier: bool, m
                training_summary: str = "", license: str = "apache-2.0") -> ModelCard:
     """The card of a classifier (`is_classifier`) or a pretrained encoder; `metrics` are the run's results
     (`eval_accuracy`, ...) and become the `model-index`."""
-    family = FAMILIES[config.model_type]
+    family = family_of(config.model_type)
     results = eval_results_of(metrics or {})
     data = dataset_label(dataset_name)
     eval_results = [
@@ -77,7 +56,7 @@ def model_card(config, extractor, *, num_parameters: int, is_classifier: bool, m
     card_data = ModelCardData(
         library_name="transformers", pipeline_tag="audio-classification" if is_classifier else "feature-extraction",
         license=license, tags=["audio", "audio-classification" if is_classifier else "self-supervised",
-                               "specformers", family["name"].lower()],
+                               "specformers", family.key],
         datasets=[dataset_name] if dataset_name and not os.path.isdir(dataset_name) else None,
         metrics=sorted({METRIC_TYPES[key] for key in results}) or None,
         base_model=base_model, model_name=name, eval_results=eval_results or None)

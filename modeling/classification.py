@@ -1,10 +1,46 @@
-"""Classification head and loss shared by every `...ForAudioClassification`."""
+"""What every `...ForAudioClassification` shares: the forward, the LayerNorm + Linear head, the loss."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+class AudioClassificationMixin:
+    """The forward of a classifier: its encoder (`self.base_model`), the pooled output through `self.classifier`,
+    and the loss of `labels` when given."""
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        r"""
+        Args:
+            input_values: `(batch, frames, mel_bins)` normalised log-mel features (the feature extractor's
+                `input_values`; `model(**features)` passes them).
+            labels: `(batch,)` class indices (single-label), `(batch, num_labels)` targets (multi-label, or soft
+                single-label targets such as mixup's), or `(batch,)` floats for regression, as
+                `config.problem_type` says.
+            attention_mask: `(batch, frames)`; accepted and not applied (see the encoder's forward).
+        Returns:
+            `SequenceClassifierOutput`: `logits` `(batch, num_labels)`, `loss` when `labels` are given, and the
+            encoder's `hidden_states` / `attentions` when asked.
+        """
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        outputs = self.base_model(input_values, attention_mask, output_attentions=output_attentions,
+                                  output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.classifier(outputs.pooler_output)
+        loss = classification_loss(logits, labels, self.config) if labels is not None else None
+        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                          attentions=outputs.attentions)
+        return output if return_dict else output.to_tuple()
 
 
 class ClassifierHead(nn.Module):

@@ -3,10 +3,6 @@ conversions (transformers' AST checkpoints, timm ImageNet ViT/DeiT, the original
 
 from __future__ import annotations
 
-import os
-
-import torch
-from torch import nn
 from transformers import PretrainedConfig
 from transformers.utils import logging
 
@@ -18,18 +14,10 @@ from .ast_conversion import (
     convert_timm_vit_state_dict,
     convert_transformers_ast_state_dict,
 )
-from .modeling_utils import HUB_KWARGS, load_checkpoint_tensors, load_state_dict_file
+from .modeling_utils import HUB_KWARGS, load_checkpoint_tensors, load_state_dict_file, timm_weights
 from .spectrogram_vit import SpectrogramViTForAudioClassification, SpectrogramViTModel
 
 logger = logging.get_logger(__name__)
-
-
-def _as_state_dict(weights) -> dict[str, torch.Tensor]:
-    if isinstance(weights, nn.Module):
-        return weights.state_dict()
-    if isinstance(weights, (str, os.PathLike)):
-        return load_state_dict_file(weights)
-    return dict(weights)
 
 
 class ASTConversionMixin:
@@ -57,9 +45,10 @@ class ASTConversionMixin:
         """An AST initialised from timm ViT/DeiT ImageNet weights (the AST paper's ImageNet pretraining).
 
         Args:
-            weights: a timm model, its `state_dict()`, or a path to one (`.safetensors`, or a pickle opened with
-                `weights_only=True`). DeiT-distilled weights give cls + distillation tokens; a plain ViT's cls
-                token is copied into both.
+            weights: a timm model, its `state_dict()`, a path to one (`.safetensors`, or a pickle opened with
+                `weights_only=True`), or a timm model name (e.g. `"deit_base_distilled_patch16_384"`: timm builds it
+                with its ImageNet weights; needs `pip install "specformers[timm]"`). DeiT-distilled weights give
+                cls + distillation tokens; a plain ViT's cls token is copied into both.
             config: the AST to build (default `ASTConfig(**config_overrides)`, AST-Base for AudioSet); its width
                 and depth must match the timm model.
         Patch filters are summed over RGB and the position grid is centre-cut in frequency and interpolated in
@@ -67,7 +56,7 @@ class ASTConversionMixin:
         """
         config = config if config is not None else cls.config_class(**config_overrides)
         model = cls(config)
-        model.base_model.load_state_dict(convert_timm_vit_state_dict(_as_state_dict(weights), config))
+        model.base_model.load_state_dict(convert_timm_vit_state_dict(timm_weights(weights), config))
         return model
 
     @classmethod
@@ -80,7 +69,8 @@ class ASTConversionMixin:
             target_frames, patch_stride: the `input_tdim` and `(fstride, tstride)` it was trained with (the file
                 does not record them; AudioSet models use 1024 and (10, 10)).
         """
-        config_kwargs, state = convert_original_ast_state_dict(_as_state_dict(checkpoint))
+        state = checkpoint if isinstance(checkpoint, dict) else load_state_dict_file(checkpoint)
+        config_kwargs, state = convert_original_ast_state_dict(state)
         config = ASTConfig(**{**config_kwargs, "target_frames": target_frames, "patch_stride": patch_stride,
                               **config_overrides})
         expected = config.num_prefix_tokens + config.patch_grid[0] * config.patch_grid[1]

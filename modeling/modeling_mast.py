@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PretrainedConfig
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from ..configuration.configuration_mast import MASTConfig
-from .classification import classification_loss
-from .layers import DropPath, Mlp, check_attention_mask, check_spectrogram, drop_patches
-from .modeling_utils import HUB_KWARGS, SpecformersPreTrainedModel, load_checkpoint_tensors, load_state_dict_file
+from .classification import AudioClassificationMixin
+from .layers import DropPath, Mlp, SpectrogramEncoderMixin, drop_patches
+from .modeling_utils import HUB_KWARGS, SpecformersPreTrainedModel, load_checkpoint_tensors, timm_weights
 
 
 @dataclass
@@ -337,27 +337,25 @@ class MASTTimmMixin:
         """A MAST initialised from timm `mvitv2_*` weights (the MAST paper's ImageNet initialisation).
 
         Args:
-            weights: a timm MViTv2 model, its `state_dict()`, or a path to one (`.safetensors`, or a pickle opened
-                with `weights_only=True`). `mvitv2_small` matches the default config (`mast-small`),
-                `mvitv2_base` the preset `mast-base`.
+            weights: a timm MViTv2 model, its `state_dict()`, a path to one (`.safetensors`, or a pickle opened
+                with `weights_only=True`), or a timm model name (e.g. `"mvitv2_small"`: timm builds it with its
+                ImageNet weights; needs `pip install "specformers[timm]"`). `mvitv2_small` matches the default
+                config (`mast-small`), `mvitv2_base` the preset `mast-base`.
             config: the MAST to build (default `MASTConfig(**config_overrides)`); depths, width and cls token must
                 match the timm model.
-        RGB patch filters are summed; relative-position tables are cut or interpolated to the spectrogram grid.
-        A classification head stays freshly initialised.
+        RGB patch filters are summed; relative-position tables are fitted to the spectrogram grid as the model
+        fits them (`fit_relative_table`: the centre rows on a smaller grid, stretched about distance 0 on a larger
+        one). A classification head stays freshly initialised.
         """
         from .mast_conversion import convert_timm_mvitv2_state_dict
 
         config = config if config is not None else cls.config_class(**config_overrides)
         model = cls(config)
-        if isinstance(weights, nn.Module):
-            weights = weights.state_dict()
-        elif not isinstance(weights, dict):
-            weights = load_state_dict_file(weights)
-        model.base_model.load_state_dict(convert_timm_mvitv2_state_dict(weights, model.base_model))
+        model.base_model.load_state_dict(convert_timm_mvitv2_state_dict(timm_weights(weights), model.base_model))
         return model
 
 
-class MASTModel(MASTTimmMixin, MASTPreTrainedModel):
+class MASTModel(MASTTimmMixin, SpectrogramEncoderMixin, MASTPreTrainedModel):
     """The bare MAST: `(batch, frames, mel_bins)` -> tokens of the last stage after the final LayerNorm and their
     mean (or the cls token) as `pooler_output` `(batch, hidden_size)`."""
 
@@ -371,49 +369,25 @@ class MASTModel(MASTTimmMixin, MASTPreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings.projection
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        patch_drop_rate: float = 0.0,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MASTModelOutput | tuple:
-        r"""
-        Args:
-            input_values: `(batch, frames, mel_bins)` normalised log-mel features, any frame count.
-            attention_mask: `(batch, frames)`, as the feature extractor returns it; accepted so that code written
-                for transformers' audio models (padding collators, example scripts) runs, and not applied: pooling
-                attention needs the whole grid, and MAST is trained on padded clips as they are.
-            patch_drop_rate: in training, zero this fraction of patch embeddings (SS-MAST's patch-drop, 0.2 in
-                the paper); ignored in eval mode.
-        Returns:
-            `MASTModelOutput`: `last_hidden_state` `(batch, [1 +] tokens, hidden_size)`, `pooler_output`,
-            `hidden_states` (patch embeddings, then each stage's output, before the final LayerNorm) with their
-            `grid_sizes`, and per-block `attentions` when asked.
-        """
-        config = self.config
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        return_dict = config.return_dict if return_dict is None else return_dict
-        check_spectrogram(input_values, config.num_mel_bins,
-                          min_frames=config.patch_kernel_size[1] - 2 * config.patch_padding[1])
-        check_attention_mask(attention_mask, input_values)
-        if not 0.0 <= patch_drop_rate < 1.0:
-            raise ValueError(f"patch_drop_rate must be in [0, 1); got {patch_drop_rate}.")
+    @property
+    def min_frames(self) -> int:
+        return self.config.patch_kernel_size[1] - 2 * self.config.patch_padding[1]  # one patch
 
-        embeddings, grid = self.embeddings(input_values.to(self.embeddings.projection.weight.dtype),
-                                           patch_drop_rate if self.training else 0.0)
+    def encode(self, input_values: torch.Tensor, patch_drop_rate: float, output_attentions: bool,
+               output_hidden_states: bool) -> MASTModelOutput:
+        """`(batch, frames, mel_bins)`, any frame count -> `last_hidden_state` `(batch, [1 +] tokens, hidden_size)`
+        after the final LayerNorm, `pooler_output`, `hidden_states` (patch embeddings, then each stage's output,
+        before the final LayerNorm) with their `grid_sizes`, and per-block `attentions` when asked."""
+        config = self.config
+        embeddings, grid = self.embeddings(input_values.to(self.embeddings.projection.weight.dtype), patch_drop_rate)
         encoded = self.encoder(embeddings, grid, output_attentions, output_hidden_states)
         sequence = self.layernorm(encoded.last_hidden_state)
         pooled = sequence[:, 0] if config.use_cls_token else sequence.mean(dim=1)
-        output = MASTModelOutput(last_hidden_state=sequence, pooler_output=pooled, hidden_states=encoded.hidden_states,
-                                 attentions=encoded.attentions, grid_sizes=encoded.grid_sizes)
-        return output if return_dict else output.to_tuple()
+        return MASTModelOutput(last_hidden_state=sequence, pooler_output=pooled, hidden_states=encoded.hidden_states,
+                               attentions=encoded.attentions, grid_sizes=encoded.grid_sizes)
 
 
-class MASTForAudioClassification(MASTTimmMixin, MASTPreTrainedModel):
+class MASTForAudioClassification(MASTTimmMixin, AudioClassificationMixin, MASTPreTrainedModel):
     """MAST with a linear head on the pooled output (single- or multi-label via `problem_type`)."""
 
     def __init__(self, config: MASTConfig):
@@ -421,28 +395,3 @@ class MASTForAudioClassification(MASTTimmMixin, MASTPreTrainedModel):
         self.mast = MASTModel(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
         self.post_init()
-
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> SequenceClassifierOutput | tuple:
-        r"""
-        Args:
-            input_values: `(batch, frames, mel_bins)` normalised log-mel features.
-            attention_mask: `(batch, frames)`; accepted and not applied (see `MASTModel.forward`).
-            labels: `(batch,)` class indices, `(batch, num_labels)` multi-label or soft targets, or regression
-                values, as `config.problem_type` says.
-        """
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        outputs = self.mast(input_values, attention_mask, output_attentions=output_attentions,
-                            output_hidden_states=output_hidden_states, return_dict=True)
-        logits = self.classifier(outputs.pooler_output)
-        loss = classification_loss(logits, labels, self.config) if labels is not None else None
-        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
-                                          attentions=outputs.attentions)
-        return output if return_dict else output.to_tuple()

@@ -13,18 +13,18 @@ from transformers import initialization as init
 from transformers.utils import cached_file
 
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
-# what to do with a folder of another model type
 AUTO = "or with AutoModelForAudioClassification / AutoModel, which pick the class from its config"
-LOADERS = {
-    "specformers-ast": f"Load it with ASTModel / ASTForAudioClassification, {AUTO}.",
-    "specformers-mast": f"Load it with MASTModel / MASTForAudioClassification, {AUTO}.",
-    "specformers-asit": f"Load it with ASiTModel / ASiTForAudioClassification, {AUTO}.",
-    "audio-spectrogram-transformer": "Load it with ASTModel / ASTForAudioClassification: they convert transformers' "
-                                     "AST checkpoints.",
-    "specformers-ssmast": "It is an SS-MAST pretraining checkpoint: fine-tune the encoder that pretrain_ssmast saved "
-                          "in its --output_dir, or take it out of this checkpoint with "
-                          "`SSMASTForPreTraining.from_pretrained(path).backbone.save_pretrained(folder)`.",
-}
+# model_type -> what to load a folder of that type with; filled in by `specformers.families` (the table of model
+# families), so that the model files, which the Hub export copies as remote code, do not need that table.
+LOADERS: dict[str, str] = {}
+
+
+def check_model_type(found: str | None, wanted: str, path, loader: str) -> None:
+    """Refuse a folder holding a `found` model where a `wanted` one is needed (by `loader`, a class or a script),
+    saying what to load it with instead. No model type (e.g. no config.json) passes: loading says so itself."""
+    if found and found != wanted:
+        hint = LOADERS.get(found, f"Load it with its own class, {AUTO}.")
+        raise ValueError(f"{path} holds a {found!r} model, not a {wanted!r} one for {loader}. {hint}")
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -39,6 +39,25 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     return state
+
+
+def timm_weights(weights) -> dict[str, torch.Tensor]:
+    """What `from_timm` takes -> a state dict: a timm model, its `state_dict()`, a checkpoint file (`.safetensors`,
+    or a pickle opened with `weights_only=True`), or a timm model name, built by timm with its ImageNet weights
+    (this needs timm, and timm needs torchvision: `pip install "specformers[timm]"`)."""
+    if isinstance(weights, nn.Module):
+        return weights.state_dict()
+    if isinstance(weights, dict):
+        return dict(weights)
+    if os.path.exists(weights):
+        return load_state_dict_file(weights)
+    try:
+        import timm
+    except Exception as error:  # missing, or installed beside a torchvision that does not load
+        raise ImportError(f"{weights!r} is not a file, so from_timm takes it for a timm model name, which needs timm "
+                          f"(and torchvision): pip install \"specformers[timm]\" ({error}). Or pass a timm model, "
+                          "its state_dict() or a checkpoint file.") from error
+    return timm.create_model(weights, pretrained=True).state_dict()
 
 
 def load_checkpoint_tensors(path, hub_kwargs: dict) -> dict[str, torch.Tensor]:
@@ -91,6 +110,14 @@ class SpecformersPreTrainedModel(PreTrainedModel):
                           for name, _ in module.named_parameters() if name.endswith(keys)}
         return names
 
+    def output_flags(self, output_attentions: bool | None, output_hidden_states: bool | None,
+                     return_dict: bool | None) -> tuple[bool, bool, bool]:
+        """The forward's output switches, unset ones taken from the config."""
+        config = self.config
+        return (config.output_attentions if output_attentions is None else output_attentions,
+                config.output_hidden_states if output_hidden_states is None else output_hidden_states,
+                config.return_dict if return_dict is None else return_dict)
+
     @classmethod
     def _can_set_attn_implementation(cls) -> bool:
         # Every attention module reads `config._attn_implementation` at each call, so switching takes effect at
@@ -112,10 +139,8 @@ class SpecformersPreTrainedModel(PreTrainedModel):
                 config_dict, _ = PretrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
             except OSError:
                 config_dict = {}  # no config.json: from_pretrained says so itself
-            found, wanted = config_dict.get("model_type"), cls.config_class.model_type
-            if found and found != wanted:
-                raise ValueError(f"{pretrained_model_name_or_path} holds a {found!r} model, not a {wanted!r} one "
-                                 f"for {cls.__name__}. {LOADERS.get(found, f'Load it with its own class, {AUTO}.')}")
+            check_model_type(config_dict.get("model_type"), cls.config_class.model_type, pretrained_model_name_or_path,
+                             cls.__name__)
         wants_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(pretrained_model_name_or_path, *model_args, output_loading_info=True,
                                               **kwargs)

@@ -131,8 +131,8 @@ class ASiTReconstructionHead(nn.Module):
                                             stride=config.patch_size)
 
     def forward(self, patch_tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        # A transposed convolution whose kernel equals its stride maps each token to its own patch of pixels: one
-        # matrix product (about 20x faster than the convolution on a CPU, same weights and result).
+        # A transposed convolution whose kernel equals its stride maps each token to its own patch of pixels: that is
+        # one matrix product (same weights and result; the convolution kernel is slow on a CPU for this shape).
         size = self.to_pixels.kernel_size[0]
         patches = self.mlp(patch_tokens) @ self.to_pixels.weight.flatten(1) + self.to_pixels.bias  # (B, N, p*p)
         patches = tokens_to_grid(patches, grid, self.token_order).unflatten(1, (size, size))  # (B, pf, pt, f, t)

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling
 
 from ..configuration.configuration_ast import SpectrogramViTConfig
-from .classification import ClassifierHead, classification_loss
-from .layers import DropPath, Mlp, check_attention_mask, check_spectrogram, drop_patches
+from .classification import AudioClassificationMixin, ClassifierHead
+from .layers import DropPath, Mlp, SpectrogramEncoderMixin, drop_patches
 from .modeling_utils import SpecformersPreTrainedModel
 
 
@@ -172,7 +172,7 @@ class SpectrogramViTPreTrainedModel(SpecformersPreTrainedModel):
     _no_split_modules = ["SpectrogramViTLayer"]
 
 
-class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
+class SpectrogramViTModel(SpectrogramEncoderMixin, SpectrogramViTPreTrainedModel):
     """The bare spectrogram ViT: `(batch, frames, mel_bins)` -> token states and a pooled `(batch, hidden)`."""
 
     def __init__(self, config: SpectrogramViTConfig):
@@ -185,39 +185,18 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings.patch_embeddings
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        patch_drop_rate: float = 0.0,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutputWithPooling | tuple:
-        r"""
-        Args:
-            input_values: `(batch, frames, mel_bins)` normalised log-mel features; any frame count of at least
-                one patch works (position embeddings are adapted to the grid).
-            attention_mask: `(batch, frames)`, as the feature extractor returns it; accepted so that code written
-                for transformers' AST (padding collators, its example scripts) runs, and not applied: the model
-                attends to every frame, padding included, as AST and ASiT are trained and evaluated.
-            patch_drop_rate: in training, zero this fraction of patch embeddings before their positions are added
-                (SS-MAST's patch-drop); ignored in eval mode.
-        Returns:
-            `last_hidden_state` `(batch, prefix + patches, hidden)` after the final LayerNorm, `pooler_output`
-            `(batch, hidden)`, and per-layer `hidden_states` / `attentions` when asked.
-        """
-        config = self.config
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        return_dict = config.return_dict if return_dict is None else return_dict
-        check_spectrogram(input_values, config.num_mel_bins, min_frames=config.patch_size)
-        check_attention_mask(attention_mask, input_values)
-        if not 0.0 <= patch_drop_rate < 1.0:
-            raise ValueError(f"patch_drop_rate must be in [0, 1); got {patch_drop_rate}.")
+    @property
+    def min_frames(self) -> int:
+        return self.config.patch_size  # one patch
 
+    def encode(self, input_values: torch.Tensor, patch_drop_rate: float, output_attentions: bool,
+               output_hidden_states: bool) -> BaseModelOutputWithPooling:
+        """`(batch, frames, mel_bins)` (position embeddings adapted to the grid of any length) -> `last_hidden_state`
+        `(batch, prefix + patches, hidden)` after the final LayerNorm, `pooler_output` `(batch, hidden)`, and
+        per-layer `hidden_states` / `attentions` when asked."""
+        config = self.config
         embeddings, _ = self.embeddings(input_values.to(self.embeddings.patch_embeddings.weight.dtype),
-                                        patch_drop_rate if self.training else 0.0)
+                                        patch_drop_rate)
         encoded = self.encoder(embeddings, output_attentions, output_hidden_states)
         sequence = self.layernorm(encoded.last_hidden_state)
         if config.pooling == "prefix":
@@ -225,12 +204,11 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         else:
             pooled = sequence[:, config.num_prefix_tokens:].mean(dim=1)
 
-        output = BaseModelOutputWithPooling(last_hidden_state=sequence, pooler_output=pooled,
-                                            hidden_states=encoded.hidden_states, attentions=encoded.attentions)
-        return output if return_dict else output.to_tuple()
+        return BaseModelOutputWithPooling(last_hidden_state=sequence, pooler_output=pooled,
+                                          hidden_states=encoded.hidden_states, attentions=encoded.attentions)
 
 
-class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
+class SpectrogramViTForAudioClassification(AudioClassificationMixin, SpectrogramViTPreTrainedModel):
     """Spectrogram ViT + LayerNorm/Linear head on the pooled output. Single-label (CE), multi-label (BCE) or
     regression (MSE), from `config.problem_type`."""
 
@@ -239,28 +217,3 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         self.vit = SpectrogramViTModel(config)
         self.classifier = ClassifierHead(config.hidden_size, config.num_labels, config.layer_norm_eps)
         self.post_init()
-
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> SequenceClassifierOutput | tuple:
-        r"""
-        Args:
-            input_values: `(batch, frames, mel_bins)` normalised log-mel features.
-            attention_mask: `(batch, frames)`; accepted and not applied (see `SpectrogramViTModel.forward`).
-            labels: `(batch,)` class indices (single-label), `(batch, num_labels)` targets (multi-label, or soft
-                single-label targets such as mixup's), or `(batch,)` floats for regression.
-        """
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        outputs = self.vit(input_values, attention_mask, output_attentions=output_attentions,
-                           output_hidden_states=output_hidden_states, return_dict=True)
-        logits = self.classifier(outputs.pooler_output)
-        loss = classification_loss(logits, labels, self.config) if labels is not None else None
-        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
-                                          attentions=outputs.attentions)
-        return output if return_dict else output.to_tuple()

@@ -1,7 +1,8 @@
 """Checks every specformers model must pass, in the spirit of transformers' ModelTesterMixin.
 
-A test class sets `config_class`, `preset`, `model_class`, `classification_class` and `frames`, and defines
-`expected_hidden_shapes(config, batch, frames) -> list of shapes` (one per returned hidden state).
+A test class sets `family` (an entry of the table of model families) and `frames`, and defines
+`expected_hidden_shapes(config, batch, frames) -> list of shapes` (one per returned hidden state). Its config,
+encoder and classifier classes and its tiny preset come from the table.
 """
 
 from __future__ import annotations
@@ -18,12 +19,8 @@ from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, pipeline
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from specformers import ASiTConfig, ASiTModel, ASTConfig, ASTModel, MASTConfig, MASTModel, SpectrogramFeatureExtractor
-
-# one tiny encoder of each family, to check that a class refuses the others' folders
-FAMILIES = {"specformers-ast": (ASTModel, ASTConfig, "ast-tiny"),
-            "specformers-mast": (MASTModel, MASTConfig, "mast-tiny"),
-            "specformers-asit": (ASiTModel, ASiTConfig, "asit-tiny")}
+from specformers import SpectrogramFeatureExtractor
+from specformers.families import FAMILIES
 
 
 def assert_invalid(config, model_class, message: str, tmp_path) -> None:
@@ -38,12 +35,25 @@ def assert_invalid(config, model_class, message: str, tmp_path) -> None:
 
 
 class ModelTesterMixin:
-    config_class = None
-    preset = None
-    model_class = None
-    classification_class = None
+    family = None  # a specformers.families.ModelFamily
     frames = 128  # input frames of the test spectrograms
     num_labels = 3
+
+    @property
+    def config_class(self):
+        return self.family.config_class
+
+    @property
+    def model_class(self):
+        return self.family.model_class
+
+    @property
+    def classification_class(self):
+        return self.family.classifier_class
+
+    @property
+    def preset(self):
+        return self.family.tiny_preset
 
     # ------------------------------------------------------------ helpers
 
@@ -94,13 +104,14 @@ class ModelTesterMixin:
 
     def test_another_model_or_no_encoder_weights_is_refused(self, tmp_path):
         own = self.config_class.model_type
-        for model_type, (model_class, config_class, preset) in FAMILIES.items():
-            if model_type != own:
-                model_class(config_class.from_preset(preset)).save_pretrained(tmp_path / model_type)
+        for other in FAMILIES:
+            if other.model_type != own:
+                other.model_class(other.config_class.from_preset(other.tiny_preset)).save_pretrained(
+                    tmp_path / other.model_type)
                 for cls in (self.model_class, self.classification_class):
-                    with pytest.raises(ValueError, match=f"holds a '{model_type}' model, not a '{own}' one.*"
-                                                         f"Load it with {model_class.__name__}"):
-                        cls.from_pretrained(tmp_path / model_type)
+                    with pytest.raises(ValueError, match=f"holds a '{other.model_type}' model, not a '{own}' one.*"
+                                                         f"Load it with {other.model_class.__name__}"):
+                        cls.from_pretrained(tmp_path / other.model_type)
         # the right config, but weights under other names (as in a pretraining wrapper's checkpoint)
         model = self.model_class(self.make_config())
         model.config.save_pretrained(tmp_path / "renamed")

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from specformers.feature_extraction.augmentations import (LogMixup, draw_resized_crop, random_resized_crop,
-                                                          resized_crop)
+from specformers.feature_extraction.augmentations import LogMixup, draw_resized_crop, random_resized_crop, resized_crop
 
 
 def test_random_resized_crop_keeps_shape_and_range():

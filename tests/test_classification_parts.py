@@ -13,8 +13,15 @@ from transformers import EvalPrediction
 
 from specformers import SpectrogramFeatureExtractor
 from specformers.feature_extraction.augmentations import noise_and_roll, spec_augment, waveform_mixup
-from specformers.training.classification_data import (IGNORED, MULTI_LABEL, SINGLE_LABEL, ClassificationCollator,
-                                                      LabelEncoder, SkipCounter, readable_rows)
+from specformers.training.classification_data import (
+    IGNORED,
+    MULTI_LABEL,
+    SINGLE_LABEL,
+    ClassificationCollator,
+    LabelEncoder,
+    SkipCounter,
+    readable_rows,
+)
 from specformers.training.confusion_report import confusion_matrix, per_class_report
 from specformers.training.metrics import load_metric, make_compute_metrics
 

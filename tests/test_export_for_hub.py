@@ -12,8 +12,16 @@ import torch
 import yaml
 from audio_helpers import chirp, noisy_tone
 
-from specformers import (ASiTConfig, ASiTForAudioClassification, ASTConfig, ASTForAudioClassification, ASTModel,
-                         MASTConfig, MASTForAudioClassification, SpectrogramFeatureExtractor)
+from specformers import (
+    ASiTConfig,
+    ASiTForAudioClassification,
+    ASTConfig,
+    ASTForAudioClassification,
+    ASTModel,
+    MASTConfig,
+    MASTForAudioClassification,
+    SpectrogramFeatureExtractor,
+)
 from specformers.export_for_hub import export_for_hub
 from specformers.export_for_hub import main as export_main
 

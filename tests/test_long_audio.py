@@ -7,8 +7,16 @@ import torch
 from audio_helpers import chirp, noisy_tone
 from transformers import pipeline
 
-from specformers import (ASiTConfig, ASiTForAudioClassification, ASTConfig, ASTForAudioClassification, MASTConfig,
-                         MASTForAudioClassification, SpectrogramFeatureExtractor, classify_long_audio)
+from specformers import (
+    ASiTConfig,
+    ASiTForAudioClassification,
+    ASTConfig,
+    ASTForAudioClassification,
+    MASTConfig,
+    MASTForAudioClassification,
+    SpectrogramFeatureExtractor,
+    classify_long_audio,
+)
 from specformers.long_audio import window_starts
 
 LABELS = {0: "tone", 1: "sweep", 2: "hiss"}

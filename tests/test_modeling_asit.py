@@ -7,14 +7,12 @@ from model_tester import ModelTesterMixin, assert_invalid
 from transformers import AutoModelForPreTraining
 
 from specformers import ASiTConfig, ASiTForAudioClassification, ASiTForPreTraining, ASiTModel
+from specformers.families import family
 from specformers.modeling.pretraining_asit import ASiTLoss, draw_rectangles, gmml_corrupt
 
 
 class TestASiT(ModelTesterMixin):
-    config_class = ASiTConfig
-    preset = "asit-tiny"
-    model_class = ASiTModel
-    classification_class = ASiTForAudioClassification
+    family = family("asit")
     frames = 96
 
     def expected_hidden_shapes(self, config, batch, frames):

@@ -11,16 +11,20 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 from transformers.models.audio_spectrogram_transformer import feature_extraction_audio_spectrogram_transformer
 
-from specformers import (ASiTModel, ASTConfig, ASTForAudioClassification, ASTModel, MASTForAudioClassification,
-                         SpectrogramFeatureExtractor)
+from specformers import (
+    ASiTModel,
+    ASTConfig,
+    ASTForAudioClassification,
+    ASTModel,
+    MASTForAudioClassification,
+    SpectrogramFeatureExtractor,
+)
+from specformers.families import family
 from specformers.modeling.spectrogram_vit import resize_position_grid
 
 
 class TestAST(ModelTesterMixin):
-    config_class = ASTConfig
-    preset = "ast-tiny"
-    model_class = ASTModel
-    classification_class = ASTForAudioClassification
+    family = family("ast")
     frames = 128
 
     def expected_hidden_shapes(self, config, batch, frames):

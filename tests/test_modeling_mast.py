@@ -1,23 +1,26 @@
 import os
+import sys
 
 import pytest
 import torch
 from model_tester import ModelTesterMixin, assert_invalid
 from safetensors.torch import load_file
 
-from specformers import MASTConfig, MASTForAudioClassification, MASTModel
+from specformers import ASTModel, MASTConfig, MASTForAudioClassification, MASTModel
+from specformers.families import family
 from specformers.modeling.layers import drop_patches
-from specformers.modeling.modeling_mast import (fit_relative_table, relative_position_index, table_zero_row,
-                                                zero_distance_row)
+from specformers.modeling.modeling_mast import (
+    fit_relative_table,
+    relative_position_index,
+    table_zero_row,
+    zero_distance_row,
+)
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "mvitv2_tiny.safetensors")
 
 
 class TestMAST(ModelTesterMixin):
-    config_class = MASTConfig
-    preset = "mast-tiny"
-    model_class = MASTModel
-    classification_class = MASTForAudioClassification
+    family = family("mast")
     frames = 128
 
     def expected_hidden_shapes(self, config, batch, frames):
@@ -44,7 +47,7 @@ def test_presets_follow_the_paper():
     assert [small.stage_dim(i) for i in range(4)] == [96, 192, 384, 768]
     assert [small.stage_heads(i) for i in range(4)] == [1, 2, 4, 8]
     assert small.stage_kv_strides() == [4, 2, 1, 1]
-    assert small.stage_grids() == [(32, 256), (16, 128), (8, 64), (4, 32)]  # DESIGN 4.2 for 128 x 1024
+    assert small.stage_grids() == [(32, 256), (16, 128), (8, 64), (4, 32)]  # the paper's grids, 128 x 1024
     assert 33e6 < sum(p.numel() for p in MASTModel(small).parameters()) < 35e6  # the paper's 34 M
     authors_stem = MASTConfig(patch_kernel_size=16, patch_stride=10, patch_padding=0)
     assert authors_stem.patch_grid_for(1024) == (12, 101)
@@ -285,3 +288,11 @@ def test_from_timm_rejects_other_shapes():
     classifier = MASTForAudioClassification.from_timm(weights, depths=(1, 1, 1, 1), embed_dim=8, num_labels=5)
     assert classifier.classifier.out_features == 5
     torch.testing.assert_close(classifier.mast.layernorm.weight, weights["norm.weight"])
+
+
+def test_from_timm_by_name_needs_timm_and_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", None)  # as where timm is not installed
+    with pytest.raises(ImportError, match=r"timm model name, which needs timm .*pip install \"specformers\[timm\]\""):
+        MASTModel.from_timm("mvitv2_small")
+    with pytest.raises(ImportError, match=r"specformers\[timm\]"):
+        ASTModel.from_timm("deit_base_distilled_patch16_384")

@@ -5,8 +5,15 @@ import torch
 from model_tester import assert_invalid
 from transformers import AutoModelForPreTraining
 
-from specformers import (ASTConfig, ASTForAudioClassification, ASTModel, MASTConfig, MASTModel, SSMASTConfig,
-                         SSMASTForPreTraining)
+from specformers import (
+    ASTConfig,
+    ASTForAudioClassification,
+    ASTModel,
+    MASTConfig,
+    MASTModel,
+    SSMASTConfig,
+    SSMASTForPreTraining,
+)
 from specformers.modeling.pretraining_ssmast import info_nce
 
 

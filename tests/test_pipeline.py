@@ -8,8 +8,12 @@ import transformers
 from audio_helpers import noisy_tone
 from transformers import pipeline
 
-from specformers import (ASTConfig, ASTForAudioClassification, SpectrogramAudioClassificationPipeline,
-                         SpectrogramFeatureExtractor)
+from specformers import (
+    ASTConfig,
+    ASTForAudioClassification,
+    SpectrogramAudioClassificationPipeline,
+    SpectrogramFeatureExtractor,
+)
 
 LABELS = {0: "low", 1: "high"}
 

@@ -16,7 +16,7 @@ from training_helpers import read_log, run_main, wav_bytes
 
 from specformers import ASiTForAudioClassification, ASiTForPreTraining, ASiTModel
 from specformers.training import pretrain_asit
-from specformers.training.data import decode_audio, load_audio_dataset
+from specformers.training.data import decode_audio_value, load_audio_dataset
 
 TINY = ["--config_name", "asit-tiny", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
         "--warmup_steps", "2", "--teacher_temperature_warmup_steps", "3", "--logging_steps", "1",
@@ -109,11 +109,11 @@ def test_parquet_and_webdataset_corpora_decode(tmp_path):
     table = pa.table({"audio": [wav_bytes(c) for c in clips] + [b"not audio"], "id": [0, 1, 2, 3]})
     pq.write_table(table, parquet_dir / "train-00000.parquet")
     dataset = load_audio_dataset(str(parquet_dir), None, "train", "audio")
-    audio, rate = decode_audio(dataset[1]["audio"])
+    audio, rate = decode_audio_value(dataset[1]["audio"])
     np.testing.assert_allclose(audio, clips[1], atol=1e-4)
     assert rate == 16000
     with pytest.raises(ValueError, match="cannot decode"):
-        decode_audio(dataset[3]["audio"])
+        decode_audio_value(dataset[3]["audio"])
 
     shards = tmp_path / "webdataset"
     shards.mkdir()
@@ -124,7 +124,7 @@ def test_parquet_and_webdataset_corpora_decode(tmp_path):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     stream = load_audio_dataset(str(shards), None, "train", "wav", streaming=True)
-    decoded = [decode_audio(example["wav"])[0] for example in stream]
+    decoded = [decode_audio_value(example["wav"])[0] for example in stream]
     assert len(decoded) == 3
     np.testing.assert_allclose(decoded[2], clips[2], atol=1e-4)
 

@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-import yaml
 import torch
+import yaml
 from training_helpers import read_log, run_main
 
 from specformers import ASTForAudioClassification, MASTForAudioClassification, MASTModel, SSMASTForPreTraining
@@ -46,7 +46,7 @@ def test_ast_backbone(corpus, tmp_path):
 
 def test_resume_reproduces_the_uninterrupted_run_mixup_memory_included(corpus, tmp_path):
     common = ["--dataset_name", corpus, "--max_steps", 6, "--checkpointing_steps", 3, *TINY,
-              "--mixup_memory_size", 6]
+              "--config_overrides", "mixup_memory_size=6"]
     pretrain(*common, "--output_dir", tmp_path / "whole")
     pretrain(*common, "--output_dir", tmp_path / "split", "--stop_after_steps", 3)
     pretrain(*common, "--output_dir", tmp_path / "split", "--resume_from_checkpoint", "latest")
@@ -78,7 +78,8 @@ def test_two_processes_see_the_whole_global_batch_as_negatives(corpus, tmp_path)
     negatives gathered from both processes the losses must be those of the single process."""
     common = ["-m", "specformers.training.pretrain_ssmast", "--dataset_name", str(corpus), "--max_steps", "3",
               "--config_name", "mast-tiny", "--target_frames", "96", "--learning_rate", "3e-4", "--warmup_steps",
-              "1", "--logging_steps", "1", "--dataloader_num_workers", "0", "--patch_drop_rate", "0"]
+              "1", "--logging_steps", "1", "--dataloader_num_workers", "0", "--config_overrides",
+              "patch_drop_rate=0.0"]
     single = subprocess.run([sys.executable, *common, "--output_dir", str(tmp_path / "single"),
                              "--per_device_train_batch_size", "4"], capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr[-3000:]
@@ -104,8 +105,9 @@ def test_starts_from_a_saved_encoder(tmp_path):
 
     encoder = MASTModel(MASTConfig.from_preset("mast-tiny"))
     encoder.save_pretrained(tmp_path / "encoder")  # e.g. MASTModel.from_timm(...) for the ImageNet start
-    model = pretrain_ssmast.build_model(ModelArguments(model_name_or_path=str(tmp_path / "encoder")),
-                                        pretrain_ssmast.SSMASTArguments(patch_drop_rate=0.1),
+    model = pretrain_ssmast.build_model(ModelArguments(model_name_or_path=str(tmp_path / "encoder"),
+                                                       config_overrides="patch_drop_rate=0.1"),
+                                        pretrain_ssmast.SSMASTArguments(),
                                         SpectrogramFeatureExtractor(target_frames=128))
     assert model.config.patch_drop_rate == 0.1
     for key, value in encoder.state_dict().items():

@@ -10,12 +10,22 @@ from accelerate.state import AcceleratorState
 from audio_helpers import noisy_tone
 from training_helpers import read_log, run_main
 
-from specformers import (ASiTConfig, ASiTForPreTraining, ASTConfig, ASTForAudioClassification, MASTConfig,
-                         MASTModel, SpectrogramFeatureExtractor, SSMASTConfig, SSMASTForPreTraining)
+from specformers import (
+    ASiTConfig,
+    ASiTForPreTraining,
+    ASTConfig,
+    ASTForAudioClassification,
+    MASTConfig,
+    MASTModel,
+    SpectrogramFeatureExtractor,
+    SSMASTConfig,
+    SSMASTForPreTraining,
+)
 from specformers.training import pretrain_asit, pretrain_ssmast
 from specformers.training.arguments import PretrainingArguments
 from specformers.training.loop import clip_gradients, parameter_groups
 from specformers.training.schedules import cosine_schedule, linear_warmup
+from specformers.training.views import ASiTCollator
 
 ASIT = ["--config_name", "asit-tiny", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
         "--logging_steps", "1", "--dataloader_num_workers", "0", "--target_frames", "96"]
@@ -24,7 +34,8 @@ SSMAST = ["--config_name", "mast-tiny", "--target_frames", "96", "--per_device_t
 
 
 def test_a_warmup_longer_than_the_run_stays_part_way_up():
-    np.testing.assert_allclose(linear_warmup(0.04, 0.07, 3, warmup_steps=91), [0.04, 0.04 + 0.03 / 90, 0.04 + 0.06 / 90])
+    np.testing.assert_allclose(linear_warmup(0.04, 0.07, 3, warmup_steps=91),
+                               [0.04, 0.04 + 0.03 / 90, 0.04 + 0.06 / 90])
     np.testing.assert_allclose(cosine_schedule(1.0, 0.0, 4, warmup_steps=10), [0.0, 0.1, 0.2, 0.3])
     # a warm-up shorter than the run is unchanged: up, then the cosine from the peak
     schedule = cosine_schedule(1.0, 0.0, 6, warmup_steps=2)
@@ -96,7 +107,7 @@ def test_asit_rolls_the_waveform_before_cropping():
     extractor = SpectrogramFeatureExtractor.from_preset("speech_commands", target_frames=96)
     config = ASiTConfig.from_preset("asit-tiny")
     audio = noisy_tone(extractor.window_samples, seed=3)  # one window long: each crop is the whole clip
-    collator = pretrain_asit.ASiTCollator(extractor, config, "audio", seed=0, roll_probability=1.0)
+    collator = ASiTCollator(extractor, config, "audio", seed=0, roll_probability=1.0)
     views = collator([(5, {"audio": {"array": audio, "sampling_rate": 16000}})])["clean_views"][0]
     rng = collator.rng(5)
     rng.random()
@@ -126,7 +137,7 @@ def test_ssmast_authors_recipe_and_the_other_settings(corpus, tmp_path):
     other = tmp_path / "other"
     run_main(pretrain_ssmast.main, "--dataset_name", corpus, "--output_dir", other, "--max_steps", 3, *SSMAST,
              "--teacher_momentum", 0.99, "--teacher_momentum_schedule", "cosine", "--optimizer", "adamw",
-             "--lr_scheduler_type", "cosine", "--mixup_position", "after_crop")
+             "--lr_scheduler_type", "cosine", "--config_overrides", "mixup_position=after_crop")
     log = read_log(other)
     momenta = [r["teacher_momentum"] for r in log]
     assert momenta[0] == pytest.approx(0.99) and momenta[0] < momenta[1] < momenta[2] < 1

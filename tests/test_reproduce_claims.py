@@ -65,15 +65,15 @@ def test_verdicts_weigh_differences_against_seed_noise(claims):
     assert text.startswith("**mixed**") and ": held" in text and ": reversed" in text
 
 
-def test_corpus_line_comes_from_make_corpus_summary(claims, tmp_path):
-    (tmp_path / "notes").mkdir()
-    per_label = {"bass": 4, "flute": 4, "organ": 3}
-    splits = {"train": {"per_label": per_label, "n": 11}, "validation": {"per_label": per_label, "n": 6},
-              "test": {"per_label": per_label, "n": 5}}
-    (tmp_path / "summary.json").write_text(json.dumps(
-        {"args": {"tasks": ["notes"], "size": "small", "seed": 3}, "notes": {"splits": splits}}))
-    line = claims.describe_corpus("notes", str(tmp_path / "notes"))
-    assert "11 / 6 / 5 clips" in line and "3 classes (chance 0.333)" in line
-    assert "--tasks notes --size small --seed 3" in line
-    assert claims.describe_corpus("kws", str(tmp_path / "notes")) is None  # the summary knows no kws task
-    assert claims.describe_corpus("kws", CORPUS) is None  # the shipped parquet corpus has no summary.json
+def test_corpus_line_comes_from_the_corpus_provenance(claims, tmp_path):
+    (tmp_path / "kws").mkdir()
+    per_label = {"yes": 4, "no": 4, "_silence_": 3}
+    (tmp_path / "provenance.json").write_text(json.dumps({
+        "command": "python corpora/make_corpus.py --out x --tasks kws --seed 3",
+        "kws": {"speakers": {"train": ["espeak-ng:m1", "flite:slt"]},
+                "clips": {"train": per_label, "validation": {"yes": 2, "no": 2}, "test": {"yes": 1, "no": 1}}}}))
+    line = claims.describe_corpus("kws", str(tmp_path / "kws"))
+    assert "11 / 4 / 2 clips" in line and "3 classes (chance 0.333)" in line and "(espeak-ng, flite voices)" in line
+    assert "built by `python corpora/make_corpus.py --out x --tasks kws --seed 3`" in line
+    assert claims.describe_corpus("notes", str(tmp_path / "kws")) is None  # the provenance knows no notes task
+    assert claims.describe_corpus("kws", CORPUS) is None  # the shipped parquet corpus has no provenance.json

@@ -140,7 +140,8 @@ def test_fine_tunes_a_pretrained_encoder_and_checks_the_model_type(tones, tmp_pa
                        "--do_train", "--max_steps", 2)
     card = (tmp_path / "ft" / "README.md").read_text()
     assert f"base_model: {encoder}" in card
-    with pytest.raises(ValueError, match="holds a 'specformers-ast' model, but --model_type mast"):
+    with pytest.raises(ValueError, match="holds a 'specformers-ast' model, not a 'specformers-mast' one for "
+                                         "--model_type mast. Load it with ASTModel"):
         classify("--model_name_or_path", encoder, "--model_type", "mast", "--dataset_name", tones,
                  "--output_dir", tmp_path / "x", "--do_train", "--max_steps", 1)
     with pytest.raises(ValueError, match="has no label names"):

@@ -9,15 +9,12 @@ import soundfile
 import torch
 from audio_helpers import chirp, noisy_tone
 from datasets import Audio, load_dataset
-from transformers import (AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, Trainer,
-                          TrainingArguments)
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, Trainer, TrainingArguments
 
-from specformers import (ASiTConfig, ASiTModel, ASTConfig, ASTModel, MASTConfig, MASTModel,
-                         SpectrogramFeatureExtractor)
+from specformers import SpectrogramFeatureExtractor
+from specformers.families import FAMILIES
 
 RATE = 22050  # files at another rate than the model's: datasets resamples them, as in the example
-FAMILIES = {"ast": (ASTModel, ASTConfig, "ast-tiny"), "mast": (MASTModel, MASTConfig, "mast-tiny"),
-            "asit": (ASiTModel, ASiTConfig, "asit-tiny")}
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +42,11 @@ def random_window(wav: np.ndarray, seconds: float, rate: int, rng: np.random.Gen
     return wav[start:start + length]
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.key)
 def test_the_example_data_path_trains_and_evaluates(family, audiofolder, tmp_path):
-    model_class, config_class, preset = FAMILIES[family]
     encoder_dir = tmp_path / "encoder"  # a pretrained encoder and its extractor, as the scripts save them
-    model_class(config_class.from_preset(preset, target_frames=96)).save_pretrained(encoder_dir)
+    family.model_class(family.config_class.from_preset(family.tiny_preset, target_frames=96)).save_pretrained(
+        encoder_dir)
     SpectrogramFeatureExtractor.from_preset("speech_commands", target_frames=96).save_pretrained(encoder_dir)
 
     data = load_dataset("audiofolder", data_dir=str(audiofolder))

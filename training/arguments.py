@@ -84,7 +84,7 @@ class PretrainingArguments:
     mixed_precision: str | None = field(
         default=None, metadata={"help": "no, fp16 or bf16 (default: accelerate launch's setting)."})
 
-    def with_recipe(self, **recipe) -> "PretrainingArguments":
+    def with_recipe(self, **recipe) -> PretrainingArguments:
         """These arguments with every unset (None) field that `recipe` names filled from it, checked."""
         filled = replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
         if filled.weight_decay_end is None:

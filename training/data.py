@@ -11,8 +11,8 @@ import numpy as np
 import soundfile
 import torch
 from datasets import Audio, IterableDataset, load_dataset
-from datasets.exceptions import DatasetGenerationError
 from datasets.distributed import split_dataset_by_node
+from datasets.exceptions import DatasetGenerationError
 
 
 class AudioDecodeError(ValueError):
@@ -21,7 +21,7 @@ class AudioDecodeError(ValueError):
 
 def load_audio_dataset(name: str, config_name: str | None, split: str, audio_column: str, streaming: bool = False,
                        process_index: int = 0, num_processes: int = 1):
-    """A `datasets` split whose `audio_column` yields undecoded audio (decoded later by `decode_audio`, so that a
+    """A `datasets` split whose `audio_column` yields undecoded audio (decoded later by `decode_audio_value`, so that a
     corrupt file can be skipped instead of stopping the run).
 
     `name` is a Hub id or a local folder (audiofolder with or without metadata.csv, parquet files, webdataset
@@ -60,7 +60,7 @@ def _read_bytes(path: str) -> bytes:
         return f.read()
 
 
-def decode_audio(value) -> tuple[np.ndarray, int]:
+def decode_audio_value(value) -> tuple[np.ndarray, int]:
     """An audio column value -> (float32 samples, `(samples,)` or `(samples, channels)`; sampling rate).
 
     Accepts undecoded `{"bytes", "path"}` dicts, raw bytes, decoded `{"array", "sampling_rate"}` dicts and
@@ -142,7 +142,7 @@ def read_clips(items: list[tuple[int, dict]], audio_column: str, min_seconds: fl
     clips, skipped = [], 0
     for index, example in items:
         try:
-            audio, rate = decode_audio(example[audio_column])
+            audio, rate = decode_audio_value(example[audio_column])
         except AudioDecodeError:
             skipped += 1
             continue

@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
 from ..hub_cards.model_card import encoder_card
-from .arguments import PretrainingArguments
-from .data import IndexedExamples, IndexedStream
+from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
+from .data import IndexedExamples, IndexedStream, load_audio_dataset
 from .schedules import cosine_schedule
 
 
@@ -58,6 +58,38 @@ class StepSchedules:
     extra: dict
 
 
+class PretrainingObjective:
+    """What a pretraining method brings to the shared loop (`train`). One optimiser step, top to bottom
+    (`micro_step`): `loss(model, batch, step)` for every micro-batch, backward, then, at the end of an accumulation
+    window, gradient clipping, `before_optimizer_step`, the optimiser, `after_optimizer_step` (e.g. the EMA
+    teacher). `make_schedules` runs once, before the first step, when the run's length is known; its result is
+    `self.schedules`. Objects in `stateful` go into the checkpoints; `on_log` may add fields to a log record."""
+
+    schedules: StepSchedules
+    stateful: tuple = ()
+
+    def prepare(self, total_steps: int, steps_per_epoch: int | None) -> StepSchedules:
+        self.schedules = self.make_schedules(total_steps, steps_per_epoch)
+        return self.schedules
+
+    def make_schedules(self, total_steps: int, steps_per_epoch: int | None) -> StepSchedules:
+        raise NotImplementedError
+
+    def loss(self, model: torch.nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(the loss to minimise, {term name: tensor} to log) for a batch on the device."""
+        raise NotImplementedError
+
+    def before_optimizer_step(self, model: torch.nn.Module, step: int) -> None:
+        """After the gradients are clipped; `model` unwrapped."""
+
+    def after_optimizer_step(self, model: torch.nn.Module, step: int) -> None:
+        """After the parameters moved; `model` unwrapped."""
+
+    def on_log(self, record: dict) -> dict | None:
+        """Fields to add to a log record (main process only)."""
+        return None
+
+
 # what `accelerate launch --use_fsdp / --use_deepspeed / --use_megatron_lm` (or a config file saying so) sets
 SHARDED_BACKENDS = {"ACCELERATE_USE_FSDP": "FSDP", "ACCELERATE_USE_DEEPSPEED": "DeepSpeed",
                     "ACCELERATE_USE_MEGATRON_LM": "Megatron-LM"}
@@ -84,7 +116,7 @@ def make_accelerator(args: PretrainingArguments) -> Accelerator:
 
 
 def make_optimizer(model: torch.nn.Module, weight_decay: float, name: str = "adamw") -> torch.optim.Optimizer:
-    """AdamW (the fused kernel: 5x faster than the default on a CPU for 100 M parameters) or SGD with momentum 0.9
+    """AdamW (the fused kernel: one pass over all parameters instead of one per tensor) or SGD with momentum 0.9
     (SS-MAST's authors' code), over `parameter_groups`. The schedules set the learning rate and decay each step."""
     groups = parameter_groups(model, weight_decay)
     if name == "sgd":
@@ -175,20 +207,9 @@ def find_checkpoint(args: PretrainingArguments) -> str | None:
     return os.path.join(args.output_dir, max(found, key=lambda d: int(d.split("-")[1])))
 
 
-def train(
-    args: PretrainingArguments,
-    accelerator: Accelerator,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    dataloader,
-    collator,
-    schedules_for: Callable[[int, int | None], StepSchedules],
-    compute_loss: Callable[[torch.nn.Module, dict, int, StepSchedules], tuple[torch.Tensor, dict]],
-    after_optimizer_step: Callable[[torch.nn.Module, int, StepSchedules], None],
-    stateful: tuple = (),
-    on_log: Callable[[dict], dict | None] | None = None,
-    before_optimizer_step: Callable[[torch.nn.Module, int], None] | None = None,
-) -> tuple[TrainingState, bool]:
+def train(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.Module,
+          optimizer: torch.optim.Optimizer, dataloader, collator, objective: PretrainingObjective
+          ) -> tuple[TrainingState, bool]:
     """Run (or resume) pretraining until the last step (or `--stop_after_steps`), checkpointing on the way.
     Returns the final state and whether the run is complete.
 
@@ -196,17 +217,12 @@ def train(
         model, optimizer: already prepared.
         dataloader: from `make_dataloader`; its batches are dicts with `num_clips`, `num_skipped` and tensors.
         collator: gets `epoch` set before each epoch (per-example augmentation seeds).
-        schedules_for: (total steps, steps per epoch) -> the run's schedules.
-        compute_loss: (model, batch on device, step, schedules) -> (loss, {term name: tensor}).
-        after_optimizer_step: (unwrapped model, step just done, schedules), e.g. the EMA teacher update.
-        stateful: more objects with `state_dict`/`load_state_dict` to checkpoint (identical on all processes).
-        on_log: (record) -> extra fields for it, e.g. warnings; called on the main process.
-        before_optimizer_step: (unwrapped model, step) after the gradients are clipped, e.g. to cancel some.
+        objective: the method's losses, schedules and hooks.
     """
     total_steps, num_epochs, steps_per_epoch = total_steps_and_epochs(args, dataloader)
-    schedules = schedules_for(total_steps, steps_per_epoch)
+    objective.prepare(total_steps, steps_per_epoch)
     state = TrainingState()
-    for obj in (state, *stateful):
+    for obj in (state, *objective.stateful):
         accelerator.register_for_checkpointing(obj)
     checkpoint = find_checkpoint(args) if args.resume_from_checkpoint else None
     if checkpoint:
@@ -239,33 +255,19 @@ def train(
                 continue
             batch = {k: v.to(accelerator.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             seed_micro_step(args.seed, state.epoch, state.batches_in_epoch, accelerator.process_index)
-            with accelerator.accumulate(model):
-                apply_schedules(optimizer, schedules, state.step)
-                loss, terms = compute_loss(model, batch, state.step, schedules)
-                names = ["loss", *terms]
-                values = accelerator.gather(torch.stack([loss.detach().float()]
-                                                        + [t.detach().float() for t in terms.values()])[None])
-                check_finite(values, names, state.step + 1)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    clip_gradients(accelerator, model, args.max_grad_norm, args.clip_grad_mode)
-                if accelerator.sync_gradients and before_optimizer_step is not None:
-                    before_optimizer_step(accelerator.unwrap_model(model), state.step)
-                optimizer.step()
-                optimizer.zero_grad()
-            for name, value in zip(names, values.mean(0).tolist()):
+            terms = micro_step(args, accelerator, model, optimizer, objective, batch, state.step)
+            for name, value in terms.items():
                 running.setdefault(name, []).append(value)
             if not accelerator.sync_gradients:
                 continue
-            after_optimizer_step(accelerator.unwrap_model(model), state.step, schedules)
             state.step += 1
             progress.update(1)
             if state.step % args.logging_steps == 0 or state.step == stop_at:
-                record = log_record(state, running, schedules)
-                if on_log is not None and accelerator.is_main_process:
-                    record.update(on_log(record) or {})
+                record = log_record(state, running, objective.schedules)
+                if accelerator.is_main_process:
+                    record.update(objective.on_log(record) or {})
                 running = {}
-                progress.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in names})
+                progress.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in terms})
                 accelerator.log(record, step=state.step)
                 if accelerator.is_main_process:
                     with open(log_path, "a") as f:
@@ -289,6 +291,31 @@ def train(
     if state.skipped_clips:
         accelerator.print(f"Skipped {state.skipped_clips} corrupt or unreadable clips.")
     return state, finished
+
+
+def micro_step(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.Module,
+               optimizer: torch.optim.Optimizer, objective: PretrainingObjective, batch: dict, step: int
+               ) -> dict[str, float]:
+    """One batch of optimiser step `step`: the objective's loss, backward, and at the end of the accumulation
+    window clipping, the objective's hooks and the optimiser. Returns the loss and its terms, averaged over the
+    processes."""
+    with accelerator.accumulate(model):
+        apply_schedules(optimizer, objective.schedules, step)
+        loss, terms = objective.loss(model, batch, step)
+        names = ["loss", *terms]
+        values = accelerator.gather(torch.stack([loss.detach().float()]
+                                                + [t.detach().float() for t in terms.values()])[None])
+        check_finite(values, names, step + 1)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients:
+            if args.max_grad_norm:
+                clip_gradients(accelerator, model, args.max_grad_norm, args.clip_grad_mode)
+            objective.before_optimizer_step(accelerator.unwrap_model(model), step)
+        optimizer.step()
+        optimizer.zero_grad()
+    if accelerator.sync_gradients:
+        objective.after_optimizer_step(accelerator.unwrap_model(model), step)
+    return dict(zip(names, values.mean(0).tolist()))
 
 
 def apply_schedules(optimizer: torch.optim.Optimizer, schedules: StepSchedules, step: int) -> None:
@@ -348,23 +375,85 @@ def save_checkpoint(accelerator: Accelerator, model, args: PretrainingArguments,
     accelerator.print(f"Saved {path}")
 
 
-def run_pretraining(argument_classes: tuple, pretrain, argv=None, recipe: dict | None = None):
-    """Parse a pretraining script's arguments (the 4th class is `PretrainingArguments`; its unset fields take the
-    script's `recipe`), run `pretrain(accelerator, *arguments, command=...)` (the command line, for the model card)
-    and release the processes cleanly, also when it fails."""
-    arguments = list(HfArgumentParser(argument_classes).parse_args_into_dataclasses(argv))
-    arguments[3] = arguments[3].with_recipe(**(recipe or {}))
-    accelerator = make_accelerator(arguments[3])
+@dataclass
+class PretrainingMethod:
+    """A pretraining script's description, which `run_pretraining` runs.
+
+    Attributes:
+        arguments: the method's own argument dataclass (besides data, features, model, `PretrainingArguments`).
+        recipe: values of the `PretrainingArguments` left unset on the command line (the authors' optimisation).
+        extractor_preset: the feature extractor's preset unless `--feature_extractor_preset` names another.
+        build_model: (model arguments, method arguments, extractor) -> the pretraining model.
+        make_collator: (extractor, model config, data arguments, `PretrainingArguments`, method arguments, process
+            index for a stream, else 0) -> the collator of the method's views.
+        make_objective: (model config, method arguments, `PretrainingArguments`, global batch size) -> its
+            `PretrainingObjective`.
+        encoder: the pretraining model's attribute that is the encoder to fine-tune, saved at the end.
+    """
+
+    arguments: type
+    recipe: dict
+    extractor_preset: str
+    build_model: Callable
+    make_collator: Callable
+    make_objective: Callable
+    encoder: str
+
+
+def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
+    """Parse a pretraining script's arguments (data, features, model, `PretrainingArguments` with the method's
+    recipe filling what was not given, and the method's own), run the method, and release the processes cleanly,
+    also when it fails. The command line goes into the encoder's card."""
+    parser = HfArgumentParser((DataArguments, FeatureArguments, ModelArguments, PretrainingArguments,
+                               method.arguments))
+    data_args, feature_args, model_args, args, method_args = parser.parse_args_into_dataclasses(argv)
+    args = args.with_recipe(**method.recipe)
+    accelerator = make_accelerator(args)
     words = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    spec = sys.modules[pretrain.__module__].__spec__  # under `python -m` the module is __main__; its spec has the name
-    script = spec.name if spec else pretrain.__module__
+    spec = sys.modules[method.build_model.__module__].__spec__  # under `python -m` the module is __main__
+    script = spec.name if spec else method.build_model.__module__
     command = " ".join([f"python -m {script}", *map(shlex.quote, words)])
     try:
-        state = pretrain(accelerator, *arguments, command=command)
+        extractor = feature_args.build(default_preset=method.extractor_preset)
+        model = method.build_model(model_args, method_args, extractor)
+        state = pretrain_model(
+            accelerator, data_args=data_args, args=args, command=command, extractor=extractor, model=model,
+            make_collator=lambda config, process: method.make_collator(extractor, config, data_args, args,
+                                                                       method_args, process),
+            make_objective=lambda config, batch: method.make_objective(config, method_args, args, batch),
+            encoder=method.encoder)
     except BaseException:
         release(accelerator, synchronize=False)
         raise
     release(accelerator)
+    return state
+
+
+def pretrain_model(accelerator: Accelerator, *, data_args, args: PretrainingArguments, command: str, extractor,
+                   model: torch.nn.Module, make_collator, make_objective, encoder: str) -> TrainingState:
+    """What every pretraining script does once it has its extractor and model: save the extractor beside the
+    checkpoints, load the data (split per process when streamed), build the optimiser, `train`, and at the end
+    export the encoder `model.<encoder>` with its card.
+
+    Args:
+        make_collator: (model config, process index for a stream, else 0) -> the method's collator.
+        make_objective: (unwrapped model's config, global batch size) -> the method's `PretrainingObjective`.
+    """
+    if accelerator.is_main_process:
+        extractor.save_pretrained(args.output_dir)  # beside the checkpoints, for visualize_gmml and resumes
+    dataset = load_audio_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split_name,
+                                 data_args.audio_column_name, data_args.streaming, accelerator.process_index,
+                                 accelerator.num_processes)
+    collator = make_collator(model.config, accelerator.process_index if data_args.streaming else 0)
+    dataloader = make_dataloader(dataset, collator, args, data_args.dataloader_num_workers, accelerator)
+    optimizer = make_optimizer(model, args.weight_decay, args.optimizer)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    global_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
+    objective = make_objective(accelerator.unwrap_model(model).config, global_batch)
+    state, finished = train(args, accelerator, model, optimizer, dataloader, collator, objective)
+    accelerator.wait_for_everyone()
+    if finished and accelerator.is_main_process:
+        save_encoder(getattr(accelerator.unwrap_model(model), encoder), extractor, args, state, data_args, command)
     return state
 
 

@@ -3,8 +3,10 @@
     accelerate launch -m specformers.training.pretrain_asit --dataset_name path/or/hub-id --output_dir out \\
         [--config_name asit-small] [--config_overrides hidden_size=192,num_hidden_layers=4,num_attention_heads=3]
 
-(also `python -m specformers.training.pretrain_asit ...`). At the end the teacher encoder and the feature extractor
-are saved in --output_dir, so `ASiTForAudioClassification.from_pretrained(output_dir)` fine-tunes it.
+(also `python -m specformers.training.pretrain_asit ...`). `--config_overrides` reaches every field of
+`ASiTConfig`, the encoder's and the objective's (e.g. `reconstruction_loss_weight=1.0`). At the end the teacher
+encoder and the feature extractor are saved in --output_dir, so `ASiTForAudioClassification.from_pretrained(
+output_dir)` fine-tunes it.
 """
 
 from __future__ import annotations
@@ -12,22 +14,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
-
 if __name__ == "__main__" and not __package__:  # run by path: `accelerate launch training/pretrain_asit.py ...`
     from specformers.training.run_by_path import run_as_module
 
     run_as_module(__file__)
 
 from ..configuration.configuration_asit import ASiTConfig
-from ..configuration.configuration_utils import config_from_preset
-from ..modeling.pretraining_asit import ASiTForPreTraining, gmml_corrupt
-from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
-from .data import ClipCollator, load_audio_dataset
-from .loop import make_dataloader, make_optimizer, make_schedules, run_pretraining, save_encoder, train
+from ..configuration.configuration_utils import config_from_preset, parse_config_overrides
+from ..modeling.pretraining_asit import ASiTForPreTraining
+from .arguments import PretrainingArguments
+from .loop import PretrainingMethod, PretrainingObjective, StepSchedules, make_schedules, run_pretraining
 from .schedules import cosine_schedule, linear_warmup
-
+from .views import ASiTCollator
 
 # The authors' optimisation (their main_ASiT.py): AdamW, lr 5e-4 x batch / 256 after 10 warm-up epochs, cosine down,
 # weight decay cosine 0.04 -> 0.4, each parameter's gradient clipped to norm 3.0 on its own.
@@ -47,100 +45,70 @@ class ASiTArguments:
         default=1, metadata={"help": "Epochs during which the heads' weight-normalised output layers get no update."})
 
 
-class ASiTCollator(ClipCollator):
-    """Audio examples -> two random crops per clip (of its waveform, randomly rolled first) as spectrograms, and
-    their GMML corruption. Runs in the DataLoader workers; unreadable clips are left out and counted in
-    `num_skipped`."""
+class ASiTObjective(PretrainingObjective):
+    """ASiT's step: the student's global, local and reconstruction losses against the EMA teacher, at the
+    scheduled teacher temperature; the heads' output layers wait out the first epoch(s); then the teacher follows
+    the student with the scheduled momentum."""
 
-    def __init__(self, extractor, config: ASiTConfig, audio_column: str, seed: int, roll_probability: float,
-                 process_index: int = 0):
-        super().__init__(extractor, audio_column, seed, process_index)
-        self.config, self.roll_probability = config, roll_probability
+    def __init__(self, config: ASiTConfig, method_args: ASiTArguments, args: PretrainingArguments,
+                 global_batch: int):
+        self.config, self.method_args, self.args, self.global_batch = config, method_args, args, global_batch
+        self.frozen_steps = 0
 
-    def __call__(self, items: list[tuple[int, dict]]) -> dict:
-        clips, skipped = self.read(items)
-        if not clips:
-            return {"num_clips": 0, "num_skipped": skipped}
-        crops = []
-        for index, audio, rate in clips:
-            rng = self.rng(index)
-            if rng.random() < self.roll_probability:  # the authors roll the waveform, before cropping
-                audio = np.roll(audio, int(rng.integers(len(audio))), axis=0)
-            crops += [self.random_crop(audio, rate, rng) for _ in range(2)]
-        views = self.extractor(crops, return_tensors="pt")["input_values"].unflatten(0, (-1, 2))  # (n, 2, T, F)
-        batch_rng = self.rng(items[0][0], 1)
-        corrupted, masks = zip(*(gmml_corrupt(views[:, view], self.config, batch_rng) for view in range(2)))
-        return {"clean_views": views, "corrupted_views": torch.stack(corrupted, 1), "pixel_mask": torch.stack(masks, 1),
-                "num_clips": views.shape[0], "num_skipped": skipped}
+    def make_schedules(self, total_steps: int, steps_per_epoch: int | None) -> StepSchedules:
+        epoch = steps_per_epoch or 0  # a stream has no epochs: no epoch-long warm-up or freezing by default
+        self.frozen_steps = round(self.method_args.freeze_last_layer_epochs * epoch)
+        warmup = self.method_args.teacher_temperature_warmup_steps
+        return make_schedules(self.args, total_steps, steps_per_epoch, 5e-4 * self.global_batch / 256, WARMUP_EPOCHS,
+                              extra={
+            "teacher_temperature": linear_warmup(self.config.warmup_teacher_temperature,
+                                                 self.config.teacher_temperature, total_steps,
+                                                 30 * epoch if warmup is None else warmup),
+            "teacher_momentum": cosine_schedule(self.method_args.teacher_momentum, 1.0, total_steps),
+        })
+
+    def loss(self, model, batch, step):
+        output = model(batch["clean_views"], batch["corrupted_views"], batch["pixel_mask"],
+                       teacher_temperature=float(self.schedules.extra["teacher_temperature"][step]))
+        return output.loss, {"global": output.global_loss, "local": output.local_loss,
+                             "reconstruction": output.reconstruction_loss}
+
+    def before_optimizer_step(self, model, step):
+        if step < self.frozen_steps:  # DINO's cancel_gradients_last_layer: no update, no decay
+            for parameter in model.projection.output_layer_parameters():
+                parameter.grad = None
+
+    def after_optimizer_step(self, model, step):
+        model.update_teacher(float(self.schedules.extra["teacher_momentum"][step]))
 
 
-def build_model(model_args: ModelArguments, extractor) -> ASiTForPreTraining:
+def build_model(model_args, method_args: ASiTArguments, extractor) -> ASiTForPreTraining:
     """A new ASiT (preset + overrides, positions sized for the extractor's frames unless overridden), or one
-    started from a saved pretraining model or encoder. The teacher starts as a copy of the student."""
+    started from a saved pretraining model or encoder (with the overrides on its config). The teacher starts as
+    a copy of the student."""
     if model_args.model_name_or_path:
-        model = ASiTForPreTraining.from_pretrained(model_args.model_name_or_path)
+        model = ASiTForPreTraining.from_pretrained(model_args.model_name_or_path,
+                                                   **parse_config_overrides(model_args.config_overrides))
     else:
-        overrides = f"target_frames={extractor.target_frames}," + (model_args.config_overrides or "")
+        overrides = {"target_frames": extractor.target_frames, **parse_config_overrides(model_args.config_overrides)}
         model = ASiTForPreTraining(config_from_preset(ASiTConfig, model_args.config_name or "asit-base", overrides))
     model.reset_teacher()
     return model
 
 
+def make_collator(extractor, config: ASiTConfig, data_args, args: PretrainingArguments, method_args: ASiTArguments,
+                  process_index: int) -> ASiTCollator:
+    return ASiTCollator(extractor, config, data_args.audio_column_name, args.seed, method_args.roll_probability,
+                        process_index)
+
+
+ASIT = PretrainingMethod(arguments=ASiTArguments, recipe=RECIPE, extractor_preset="asit", build_model=build_model,
+                         make_collator=make_collator, make_objective=ASiTObjective,
+                         encoder="teacher_vit")  # the teacher is the encoder to fine-tune
+
+
 def main(argv=None):
-    arguments = (DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, ASiTArguments)
-    return run_pretraining(arguments, pretrain, argv, recipe=RECIPE)
-
-
-def pretrain(accelerator, data_args: DataArguments, feature_args: FeatureArguments, model_args: ModelArguments,
-             args: PretrainingArguments, asit_args: ASiTArguments, command: str = ""):
-    extractor = feature_args.build(default_preset="asit")
-    model = build_model(model_args, extractor)
-    config = model.config
-    if accelerator.is_main_process:
-        extractor.save_pretrained(args.output_dir)  # beside the checkpoints, for visualize_gmml and resumes
-
-    dataset = load_audio_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split_name,
-                                 data_args.audio_column_name, data_args.streaming, accelerator.process_index,
-                                 accelerator.num_processes)
-    collator = ASiTCollator(extractor, config, data_args.audio_column_name, args.seed, asit_args.roll_probability,
-                            accelerator.process_index if data_args.streaming else 0)
-    dataloader = make_dataloader(dataset, collator, args, data_args.dataloader_num_workers, accelerator)
-    optimizer = make_optimizer(model, args.weight_decay, args.optimizer)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    global_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
-    frozen_steps = 0  # set with the schedules, once the epoch length is known
-
-    def schedules_for(total_steps, steps_per_epoch):
-        nonlocal frozen_steps
-        frozen_steps = round(asit_args.freeze_last_layer_epochs * (steps_per_epoch or 0))
-        warmup = asit_args.teacher_temperature_warmup_steps
-        warmup = warmup if warmup is not None else 30 * (steps_per_epoch or 0)
-        return make_schedules(args, total_steps, steps_per_epoch, 5e-4 * global_batch / 256, WARMUP_EPOCHS, extra={
-            "teacher_temperature": linear_warmup(config.warmup_teacher_temperature, config.teacher_temperature,
-                                                 total_steps, warmup),
-            "teacher_momentum": cosine_schedule(asit_args.teacher_momentum, 1.0, total_steps),
-        })
-
-    def compute_loss(model, batch, step, schedules):
-        output = model(batch["clean_views"], batch["corrupted_views"], batch["pixel_mask"],
-                       teacher_temperature=float(schedules.extra["teacher_temperature"][step]))
-        return output.loss, {"global": output.global_loss, "local": output.local_loss,
-                             "reconstruction": output.reconstruction_loss}
-
-    def before_optimizer_step(model, step):
-        if step < frozen_steps:  # DINO's cancel_gradients_last_layer: no update, no decay
-            for parameter in model.projection.output_layer_parameters():
-                parameter.grad = None
-
-    def after_optimizer_step(model, step, schedules):
-        model.update_teacher(float(schedules.extra["teacher_momentum"][step]))
-
-    state, finished = train(args, accelerator, model, optimizer, dataloader, collator, schedules_for, compute_loss,
-                            after_optimizer_step, before_optimizer_step=before_optimizer_step)
-    accelerator.wait_for_everyone()
-    if finished and accelerator.is_main_process:
-        save_encoder(accelerator.unwrap_model(model).teacher_vit, extractor, args, state, data_args, command)
-    return state
+    return run_pretraining(ASIT, argv)
 
 
 def cli() -> None:

@@ -25,30 +25,44 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader
-from transformers import (AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, HfArgumentParser,
-                          Trainer, TrainingArguments, set_seed)
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
 
 if __name__ == "__main__" and not __package__:  # run by path: `accelerate launch training/train_classifier.py ...`
     from specformers.training.run_by_path import run_as_module
 
     run_as_module(__file__)
 
-from ..configuration.configuration_asit import ASiTConfig
-from ..configuration.configuration_ast import ASTConfig
-from ..configuration.configuration_mast import MASTConfig
 from ..configuration.configuration_utils import config_from_preset
+from ..families import FAMILIES, family, family_of
 from ..hub_cards.model_card import classifier_card
+from ..modeling.ast_conversion import TRANSFORMERS_AST_MODEL_TYPE
 from ..modeling.classification import classification_loss
 from ..modeling.modeling_ast import ASTForAudioClassification
+from ..modeling.modeling_utils import check_model_type
 from .arguments import DatasetArguments, FeatureArguments, ModelArguments
-from .classification_data import (MULTI_LABEL, SINGLE_LABEL, ClassificationCollator, LabelEncoder, SkipCounter,
-                                  check_column, discover_label_names, readable_rows)
+from .classification_data import (
+    MULTI_LABEL,
+    SINGLE_LABEL,
+    ClassificationCollator,
+    LabelEncoder,
+    SkipCounter,
+    check_column,
+    discover_label_names,
+    readable_rows,
+)
 from .confusion_report import write_confusion_report
 from .data import load_audio_dataset
 from .metrics import make_compute_metrics
 
-MODEL_TYPES = {"ast": (ASTConfig, "ast-base"), "mast": (MASTConfig, "mast-small"), "asit": (ASiTConfig, "asit-base")}
-TRANSFORMERS_AST = "audio-spectrogram-transformer"  # converted on load by specformers' AST
+FAMILY_KEYS = [f.key for f in FAMILIES]
 
 
 @dataclass
@@ -162,11 +176,11 @@ def check_arguments(model_args, data_args, training_args) -> None:
         raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
     if model_args.problem_type not in (SINGLE_LABEL, MULTI_LABEL):
         raise ValueError(f"--problem_type must be {SINGLE_LABEL} or {MULTI_LABEL}, got {model_args.problem_type!r}.")
-    if model_args.model_type is not None and model_args.model_type not in MODEL_TYPES:
-        raise ValueError(f"--model_type must be one of {sorted(MODEL_TYPES)}, got {model_args.model_type!r}.")
+    if model_args.model_type is not None and model_args.model_type not in FAMILY_KEYS:
+        raise ValueError(f"--model_type must be one of {FAMILY_KEYS}, got {model_args.model_type!r}.")
     if not model_args.model_name_or_path and not model_args.model_type:
         raise ValueError("Pass --model_name_or_path (a saved model or pretrained encoder) or --model_type "
-                         f"({'|'.join(MODEL_TYPES)}) to train from scratch.")
+                         f"({'|'.join(FAMILY_KEYS)}) to train from scratch.")
     if training_args.do_train and data_args.streaming and training_args.max_steps <= 0:
         raise ValueError("A streamed training split has no length: pass --max_steps.")
 
@@ -211,23 +225,20 @@ def build_model(model_args, extractor, names: list[str] | None):
     if model_args.model_name_or_path:
         path = model_args.model_name_or_path
         saved = AutoConfig.from_pretrained(path)
-        expected = MODEL_TYPES[model_args.model_type][0].model_type if model_args.model_type else None
-        if expected and saved.model_type != expected:
-            raise ValueError(f"{path} holds a {saved.model_type!r} model, but --model_type {model_args.model_type} "
-                             f"asks for {expected!r}. Drop --model_type or pass a matching checkpoint.")
-        families = {config_class.model_type for config_class, _ in MODEL_TYPES.values()}
-        if saved.model_type not in families | {TRANSFORMERS_AST}:
-            raise ValueError(f"{path} holds a {saved.model_type!r} model; this script trains specformers' AST, MAST "
-                             "and ASiT (and converts transformers' AST checkpoints).")
-        model_class = ASTForAudioClassification if saved.model_type == TRANSFORMERS_AST \
+        if model_args.model_type:
+            check_model_type(saved.model_type, family(model_args.model_type).model_type, path,
+                             f"--model_type {model_args.model_type}")
+        elif family_of(saved.model_type) is None and saved.model_type != TRANSFORMERS_AST_MODEL_TYPE:
+            check_model_type(saved.model_type, "specformers-*", path, "train_classifier (AST, MAST or ASiT)")
+        model_class = ASTForAudioClassification if saved.model_type == TRANSFORMERS_AST_MODEL_TYPE \
             else AutoModelForAudioClassification
         mismatched = names is not None and saved.num_labels != len(names)
         model = model_class.from_pretrained(path, problem_type=model_args.problem_type,
                                             ignore_mismatched_sizes=mismatched, **labels)
     else:
-        config_class, default_preset = MODEL_TYPES[model_args.model_type]
+        chosen = family(model_args.model_type)
         overrides = f"target_frames={extractor.target_frames}," + (model_args.config_overrides or "")
-        config = config_from_preset(config_class, model_args.config_name or default_preset, overrides)
+        config = config_from_preset(chosen.config_class, model_args.config_name or chosen.default_preset, overrides)
         for key, value in labels.items():
             setattr(config, key, value)
         config.problem_type = model_args.problem_type

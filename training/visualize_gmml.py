@@ -27,7 +27,7 @@ if __name__ == "__main__" and not __package__:  # run by path: `python training/
 from ..feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor  # noqa: E402
 from ..modeling.pretraining_asit import ASiTForPreTraining  # noqa: E402
 from .data import load_audio_dataset  # noqa: E402
-from .pretrain_asit import ASiTCollator  # noqa: E402
+from .views import ASiTCollator  # noqa: E402
 
 
 def find_extractor(checkpoint: str) -> SpectrogramFeatureExtractor:

@@ -291,10 +291,12 @@ class MASTPreTrainedModel(SpecformersPreTrainedModel):
         frames, loaded with `target_frames=96`): the relative-position tables are fitted to the new size as a
         run-time grid of that size would fit them (`fit_relative_table`), so the loaded model computes what the
         saved one computes on clips of the new length (and, when shrinking, on every shorter clip too)."""
+        if pretrained_model_name_or_path is None:  # weights given explicitly (`state_dict=`): nothing saved to fit
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
         try:
             saved, _ = PretrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
-        except (OSError, TypeError, ValueError):  # no folder (e.g. None) or no config: from_pretrained says so
+        except (OSError, TypeError, ValueError):  # no folder or no config: from_pretrained says so
             saved = {}
         if saved.get("model_type") != MASTConfig.model_type:  # another model type: the base class refuses it
             return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)

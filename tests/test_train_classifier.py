@@ -13,8 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import soundfile
+import torch
 import yaml
 from audio_helpers import chirp, noisy_tone
+from safetensors.torch import load_file
 from training_helpers import run_main, wav_bytes
 from transformers import AutoModelForAudioClassification, pipeline
 
@@ -198,6 +200,16 @@ def test_webdataset_shards(tmp_path):
                        "--max_steps", 2)
     assert metrics["train_skipped_clips"] == 0 and metrics["eval_samples_per_second"] > 0
     assert AutoModelForAudioClassification.from_pretrained(tmp_path / "out").config.num_labels == 3
+
+
+def test_trains_in_bf16_and_saves_float32_weights(tones, tmp_path):
+    classify("--dataset_name", tones, "--output_dir", tmp_path, *SCRATCH["ast"], "--do_train", "--max_steps", 12,
+             "--bf16")
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    losses = [record["loss"] for record in history if "loss" in record]
+    assert np.isfinite(losses).all() and np.mean(losses[-3:]) < np.mean(losses[:3]), losses
+    weights = load_file(tmp_path / "model.safetensors")
+    assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
 
 
 def _flac_bytes(clip):

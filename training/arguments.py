@@ -14,6 +14,8 @@ class DatasetArguments:
     train_split_name: str = field(default="train", metadata={"help": "Split to train on."})
     audio_column_name: str = field(default="audio", metadata={"help": "Column holding the audio."})
     streaming: bool = field(default=False, metadata={"help": "Stream the split (needs --max_steps)."})
+    max_skipped_fraction: float = field(
+        default=0.5, metadata={"help": "Stop when more than this share of the clips read cannot be decoded."})
 
 
 @dataclass
@@ -74,6 +76,8 @@ class PretrainingArguments:
     clip_grad_mode: str | None = field(
         default=None, metadata={"help": "per_tensor (each parameter's gradient on its own, DINO's) or global."})
     checkpointing_steps: int | None = field(default=None, metadata={"help": "Save a checkpoint every N steps."})
+    save_total_limit: int | None = field(
+        default=None, metadata={"help": "Keep only the newest N checkpoints (the one just written always stays)."})
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' for the newest in --output_dir."})
     stop_after_steps: int | None = field(
@@ -81,6 +85,7 @@ class PretrainingArguments:
     seed: int = field(default=0)
     logging_steps: int = field(default=10)
     report_to: str = field(default="none", metadata={"help": "Accelerate trackers: none, all, tensorboard, ..."})
+    use_cpu: bool = field(default=False, metadata={"help": "Train on the CPU even when an accelerator is present."})
     mixed_precision: str | None = field(
         default=None, metadata={"help": "no, fp16 or bf16 (default: accelerate launch's setting)."})
 
@@ -94,4 +99,7 @@ class PretrainingArguments:
         for name, allowed in choices.items():
             if getattr(filled, name) not in allowed:
                 raise ValueError(f"--{name} must be one of {allowed}; got {getattr(filled, name)!r}.")
+        if filled.save_total_limit is not None and filled.save_total_limit < 1:
+            raise ValueError(f"--save_total_limit must be at least 1 (got {filled.save_total_limit}); leave it out "
+                             "to keep every checkpoint.")
         return filled

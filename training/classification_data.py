@@ -99,19 +99,25 @@ class LabelEncoder:
 
 
 class SkipCounter:
-    """How many clips were skipped as unreadable, counted across the DataLoader's worker processes."""
+    """How many clips were skipped as unreadable (`value`) of how many were read (`seen`), counted across the
+    DataLoader's worker processes."""
 
     def __init__(self):
         self._count = multiprocessing.Value("q", 0)
+        self._seen = multiprocessing.Value("q", 0)
 
-    def add(self, count: int) -> None:
-        if count:
-            with self._count.get_lock():
-                self._count.value += count
+    def add(self, count: int, seen: int = 0) -> None:
+        with self._count.get_lock():
+            self._count.value += count
+            self._seen.value += seen
 
     @property
     def value(self) -> int:
         return self._count.value
+
+    @property
+    def seen(self) -> int:
+        return self._seen.value
 
 
 class ClassificationCollator:
@@ -136,7 +142,7 @@ class ClassificationCollator:
     def __call__(self, examples: list[dict]) -> dict:
         clips, skipped = read_clips(list(enumerate(examples)), self.audio_column,
                                     self.extractor.frame_length_ms / 1000)
-        self.skipped.add(skipped)
+        self.skipped.add(skipped, len(examples))
         batch = self._collate(examples, clips)
         if skipped and self.augment is None:
             batch = self._with_placeholders(batch, [index for index, _, _ in clips], len(examples))

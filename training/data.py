@@ -154,6 +154,25 @@ def read_clips(items: list[tuple[int, dict]], audio_column: str, min_seconds: fl
     return clips, skipped
 
 
+CLIPS_BEFORE_JUDGING = 200  # unreadable clips are judged once this many were read (or at an epoch's end)
+
+
+def check_unreadable_share(skipped: int, seen: int, max_fraction: float, data: str, epoch_end: bool = False) -> None:
+    """Stop a run whose data is unreadable: when no clip could be read, or more than `max_fraction` of them were
+    skipped, once `CLIPS_BEFORE_JUDGING` clips were seen or an epoch ended (a few corrupt clips in a long run are
+    skipped and counted; a wrong column or a corpus FFmpeg cannot decode must not train for days on nothing)."""
+    if not skipped or (seen < CLIPS_BEFORE_JUDGING and not epoch_end):
+        return
+    if skipped == seen:
+        raise ValueError(f"None of the {seen} clips read so far from {data} could be decoded. Check that the audio "
+                         "column (--audio_column_name) holds audio and that the files are audio FFmpeg can read "
+                         "(datasets decodes them with torchcodec).")
+    if skipped > max_fraction * seen:
+        raise ValueError(f"{skipped} of the {seen} clips read so far from {data} could not be decoded or were "
+                         f"empty, more than --max_skipped_fraction {max_fraction}. Repair or remove the corrupt "
+                         "files, or raise --max_skipped_fraction (up to 1) to train on the readable ones.")
+
+
 def crop(audio: np.ndarray, length: int, rng: np.random.Generator | None = None) -> np.ndarray:
     """`length` samples of `audio` from a random place (`rng`) or from the start; the whole clip if shorter."""
     start = int(rng.integers(0, len(audio) - length + 1)) if rng is not None and len(audio) > length else 0

@@ -1,9 +1,9 @@
 """The Accelerate pretraining loop shared by the self-supervised scripts (ASiT, SS-MAST).
 
-One `Accelerator`; per-step schedules computed once (not stepped by `prepare`); checkpoints with
-`save_state` holding the model (teacher and centres included), optimiser, random states and the data position;
-exact resume through `skip_first_batches`; corrupt clips skipped and counted; a non-finite loss stops the run
-with the step it happened at.
+One `Accelerator`; per-step schedules computed once (not stepped by `prepare`); checkpoints (`checkpoints.py`)
+holding the model (teacher and centres included), optimiser, random states and the data position; exact resume
+through `skip_first_batches`; a stop signal ends the run with a checkpoint of its last step (`preemption.py`);
+corrupt clips skipped and counted; a non-finite loss stops the run with the step it happened at.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import gc
 import json
 import math
 import os
-import re
 import shlex
 import sys
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, parse_flag_from_env, set_seed
 from datasets import IterableDataset
 from tqdm.auto import tqdm
@@ -28,8 +28,14 @@ from transformers import HfArgumentParser
 
 from ..hub_cards.model_card import encoder_card
 from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
-from .data import IndexedExamples, IndexedStream, load_audio_dataset
+from .checkpoints import find_checkpoint, incomplete_checkpoints, save_checkpoint
+from .data import IndexedExamples, IndexedStream, check_unreadable_share, load_audio_dataset
+from .devices import run_on_cpu
+from .host_sums import HostSums
+from .preemption import PREEMPTED_EXIT_STATUS, StopRequests, ignore_stop_signals
 from .schedules import cosine_schedule
+
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -40,6 +46,7 @@ class TrainingState:
     epoch: int = 0
     batches_in_epoch: int = 0  # batches this process consumed in the current epoch
     skipped_clips: int = 0  # corrupt or unreadable clips, all processes
+    seen_clips: int = 0  # readable or not, all processes
     parameter_checksums: tuple = ()  # one per process at the end: equal unless the processes drifted apart
 
     def state_dict(self) -> dict:
@@ -104,7 +111,7 @@ def make_accelerator(args: PretrainingArguments) -> Accelerator:
                              f"with `accelerate launch --multi_gpu --num_processes N` (DDP; the largest presets, "
                              f"ViT-B and MAST-B, fit one GPU) and without --use_{backend.lower().replace('-', '_')}.")
     accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(),  # gloo for multi-process runs on CPU-only machines
+        cpu=run_on_cpu(args.use_cpu),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=None if args.report_to == "none" else args.report_to,
@@ -158,7 +165,7 @@ def make_dataloader(dataset, collator, args: PretrainingArguments, num_workers: 
     loader = torch.utils.data.DataLoader(
         IndexedStream(dataset) if streaming else IndexedExamples(dataset), batch_size=args.per_device_train_batch_size,
         shuffle=not streaming, generator=None if streaming else generator, collate_fn=collator,
-        num_workers=num_workers, drop_last=True)
+        num_workers=num_workers, drop_last=True, worker_init_fn=ignore_stop_signals if num_workers else None)
     return loader if streaming else accelerator.prepare(loader)
 
 
@@ -176,8 +183,8 @@ def total_steps_and_epochs(args: PretrainingArguments, dataloader) -> tuple[int,
     if steps_per_epoch == 0:
         raise ValueError(f"The split has fewer examples than one batch of {args.per_device_train_batch_size} per "
                          "process; lower --per_device_train_batch_size or add data.")
-    if args.max_steps > 0:
-        return args.max_steps, math.ceil(args.max_steps / steps_per_epoch), steps_per_epoch
+    if args.max_steps > 0:  # as many epochs as it takes: batches without a readable clip do not count as steps
+        return args.max_steps, 10**9, steps_per_epoch
     return args.num_train_epochs * steps_per_epoch, args.num_train_epochs, steps_per_epoch
 
 
@@ -196,93 +203,104 @@ def make_schedules(args: PretrainingArguments, total_steps: int, steps_per_epoch
     )
 
 
-def find_checkpoint(args: PretrainingArguments) -> str | None:
-    """The checkpoint folder to resume from: the given one, or the newest `checkpoint-N` for 'latest'."""
-    if args.resume_from_checkpoint != "latest":
-        return args.resume_from_checkpoint
-    found = [d for d in os.listdir(args.output_dir) if re.fullmatch(r"checkpoint-\d+", d)] \
-        if os.path.isdir(args.output_dir) else []
-    if not found:
-        return None
-    return os.path.join(args.output_dir, max(found, key=lambda d: int(d.split("-")[1])))
-
-
 def train(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.Module,
-          optimizer: torch.optim.Optimizer, dataloader, collator, objective: PretrainingObjective
-          ) -> tuple[TrainingState, bool]:
-    """Run (or resume) pretraining until the last step (or `--stop_after_steps`), checkpointing on the way.
-    Returns the final state and whether the run is complete.
+          optimizer: torch.optim.Optimizer, dataloader, collator, objective: PretrainingObjective,
+          data_args: DataArguments) -> tuple[TrainingState, str]:
+    """Run (or resume) pretraining until the last step (or `--stop_after_steps`, or a stop signal), checkpointing
+    on the way. Returns the final state and how the run ended: "finished", "stopped" (`--stop_after_steps`) or
+    "preempted" (a stop signal; the last step is checkpointed).
 
     Args:
         model, optimizer: already prepared.
         dataloader: from `make_dataloader`; its batches are dicts with `num_clips`, `num_skipped` and tensors.
         collator: gets `epoch` set before each epoch (per-example augmentation seeds).
         objective: the method's losses, schedules and hooks.
+        data_args: what the data is called in messages, and how much of it may be unreadable.
     """
     total_steps, num_epochs, steps_per_epoch = total_steps_and_epochs(args, dataloader)
     objective.prepare(total_steps, steps_per_epoch)
     state = TrainingState()
     for obj in (state, *objective.stateful):
         accelerator.register_for_checkpointing(obj)
-    checkpoint = find_checkpoint(args) if args.resume_from_checkpoint else None
+    checkpoint = None
+    if args.resume_from_checkpoint:
+        checkpoint = find_checkpoint(args.output_dir, args.resume_from_checkpoint)
+        for folder in incomplete_checkpoints(args.output_dir):
+            logger.warning(f"Ignoring {folder}: an incomplete checkpoint, left by a job stopped while writing it.",
+                           main_process_only=True)
     if checkpoint:
         accelerator.print(f"Resuming from {checkpoint}")
         accelerator.load_state(checkpoint)
+    log_path = os.path.join(args.output_dir, "train_log.jsonl")
     if accelerator.is_main_process:
         os.makedirs(args.output_dir, exist_ok=True)
+        keep_log_until(log_path, state.step)  # the steps after the checkpoint run again
     accelerator.init_trackers("pretraining", config={k: v for k, v in vars(args).items()
                                                      if isinstance(v, (int, float, str, bool))})
-    log_path = os.path.join(args.output_dir, "train_log.jsonl")
     stop_at = min(total_steps, args.stop_after_steps or total_steps)
     progress = tqdm(total=total_steps, initial=state.step, disable=not accelerator.is_local_main_process,
                     desc="pretraining")
-    running = {}
+    window, host_sums = LossWindow(accelerator), HostSums(accelerator)
+    saved_step, preempted = None, False
+    data = f"`{data_args.dataset_name}` ({data_args.train_split_name} split)"
     model.train()
-    while state.step < stop_at and state.epoch < num_epochs:
-        collator.epoch = state.epoch
-        if hasattr(dataloader, "set_epoch"):
-            dataloader.set_epoch(state.epoch)
-        elif hasattr(dataloader.dataset, "set_epoch"):
-            dataloader.dataset.set_epoch(state.epoch)
-        batches = (accelerator.skip_first_batches(dataloader, state.batches_in_epoch) if state.batches_in_epoch
-                   else dataloader)
-        for batch in batches:
-            state.batches_in_epoch += 1
-            counts = accelerator.gather(torch.tensor([[batch.pop("num_clips"), batch.pop("num_skipped")]],
-                                                     device=accelerator.device))
-            state.skipped_clips += int(counts[:, 1].sum())
-            if int(counts[:, 0].min()) == 0:  # some process has no readable clip: every process skips this batch
-                continue
-            batch = {k: v.to(accelerator.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            seed_micro_step(args.seed, state.epoch, state.batches_in_epoch, accelerator.process_index)
-            terms = micro_step(args, accelerator, model, optimizer, objective, batch, state.step)
-            for name, value in terms.items():
-                running.setdefault(name, []).append(value)
-            if not accelerator.sync_gradients:
-                continue
-            state.step += 1
-            progress.update(1)
-            if state.step % args.logging_steps == 0 or state.step == stop_at:
-                record = log_record(state, running, objective.schedules)
-                if accelerator.is_main_process:
-                    record.update(objective.on_log(record) or {})
-                running = {}
-                progress.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in terms})
-                accelerator.log(record, step=state.step)
-                if accelerator.is_main_process:
-                    with open(log_path, "a") as f:
-                        f.write(json.dumps(record) + "\n")
-            if args.checkpointing_steps and state.step % args.checkpointing_steps == 0:
-                save_checkpoint(accelerator, model, args, state)
-            if state.step >= stop_at:
-                break
-        else:
-            state.epoch += 1
-            state.batches_in_epoch = 0
+    with StopRequests(host_sums) as stops:
+        while not preempted and state.step < stop_at and state.epoch < num_epochs:
+            collator.epoch = state.epoch
+            if hasattr(dataloader, "set_epoch"):
+                dataloader.set_epoch(state.epoch)
+            elif hasattr(dataloader.dataset, "set_epoch"):
+                dataloader.dataset.set_epoch(state.epoch)
+            batches = (accelerator.skip_first_batches(dataloader, state.batches_in_epoch) if state.batches_in_epoch
+                       else dataloader)
+            for batch in batches:
+                state.batches_in_epoch += 1
+                clips, skipped = batch.pop("num_clips"), batch.pop("num_skipped")
+                empty, skipped, seen = host_sums([clips == 0, skipped, clips + skipped])
+                state.skipped_clips += skipped
+                state.seen_clips += seen
+                check_unreadable_share(state.skipped_clips, state.seen_clips, data_args.max_skipped_fraction, data)
+                if empty:  # a process has no readable clip: every process skips the batch
+                    continue
+                batch = {k: v.to(accelerator.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+                seed_micro_step(args.seed, state.epoch, state.batches_in_epoch, accelerator.process_index)
+                window.add(*micro_step(args, accelerator, model, optimizer, objective, batch, state.step), state.step)
+                if not accelerator.sync_gradients:
+                    continue
+                state.step += 1
+                progress.update(1)
+                if state.step % args.logging_steps == 0 or state.step == stop_at:
+                    terms = window.read()
+                    record = log_record(state, terms, objective.schedules)
+                    if accelerator.is_main_process:
+                        record.update(objective.on_log(record) or {})
+                    progress.set_postfix({k: f"{v:.3g}" for k, v in terms.items()})
+                    accelerator.log(record, step=state.step)
+                    if accelerator.is_main_process:
+                        with open(log_path, "a") as f:
+                            f.write(json.dumps(record) + "\n")
+                if args.checkpointing_steps and state.step % args.checkpointing_steps == 0:
+                    window.check_finite()  # never checkpoint a diverged model
+                    save_checkpoint(accelerator, model, args.output_dir, state.step, args.save_total_limit)
+                    saved_step = state.step
+                preempted = stops.should_stop()
+                if preempted or state.step >= stop_at:
+                    break
+            else:
+                check_unreadable_share(state.skipped_clips, state.seen_clips, data_args.max_skipped_fraction, data,
+                                       epoch_end=True)
+                state.epoch += 1
+                state.batches_in_epoch = 0
     progress.close()
-    finished = state.step >= total_steps
-    if finished and not (args.checkpointing_steps and state.step % args.checkpointing_steps == 0):
-        save_checkpoint(accelerator, model, args, state)  # the last state, to extend the run or inspect it
+    finished = state.step >= total_steps or state.epoch >= num_epochs  # epochs: short by any skipped batches
+    status = "finished" if finished else "preempted" if preempted else "stopped"
+    window.check_finite()
+    if status != "stopped" and saved_step != state.step:
+        # the last state: to resume, extend the run or inspect it
+        save_checkpoint(accelerator, model, args.output_dir, state.step, args.save_total_limit)
+    if preempted:
+        accelerator.print(f"Stopped by {stops.describe()} at step {state.step}, checkpointed; resume with "
+                          "--resume_from_checkpoint latest.")
     checksums = accelerator.gather(parameter_checksum(model)[None].to(accelerator.device))
     state.parameter_checksums = tuple(checksums.tolist())
     if len(set(state.parameter_checksums)) > 1:
@@ -290,22 +308,29 @@ def train(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.
                            f"{state.parameter_checksums}); distributed training went out of sync.")
     if state.skipped_clips:
         accelerator.print(f"Skipped {state.skipped_clips} corrupt or unreadable clips.")
-    return state, finished
+    return state, status
+
+
+def keep_log_until(log_path: str, step: int) -> None:
+    """Drop the log records after `step` (none for a fresh run), so that a resumed run logs each step once."""
+    if not os.path.isfile(log_path):
+        return
+    with open(log_path) as f:
+        kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+    with open(log_path, "w") as f:
+        f.writelines(kept)
 
 
 def micro_step(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.Module,
                optimizer: torch.optim.Optimizer, objective: PretrainingObjective, batch: dict, step: int
-               ) -> dict[str, float]:
+               ) -> tuple[list[str], torch.Tensor]:
     """One batch of optimiser step `step`: the objective's loss, backward, and at the end of the accumulation
-    window clipping, the objective's hooks and the optimiser. Returns the loss and its terms, averaged over the
-    processes."""
+    window clipping, the objective's hooks and the optimiser. Returns the names of the loss and its terms and
+    their values on this process, (terms,) on the device: nothing here waits for the accelerator."""
     with accelerator.accumulate(model):
         apply_schedules(optimizer, objective.schedules, step)
         loss, terms = objective.loss(model, batch, step)
-        names = ["loss", *terms]
-        values = accelerator.gather(torch.stack([loss.detach().float()]
-                                                + [t.detach().float() for t in terms.values()])[None])
-        check_finite(values, names, step + 1)
+        values = torch.stack([loss.detach().float()] + [t.detach().float() for t in terms.values()])
         accelerator.backward(loss)
         if accelerator.sync_gradients:
             if args.max_grad_norm:
@@ -315,7 +340,7 @@ def micro_step(args: PretrainingArguments, accelerator: Accelerator, model: torc
         optimizer.zero_grad()
     if accelerator.sync_gradients:
         objective.after_optimizer_step(accelerator.unwrap_model(model), step)
-    return dict(zip(names, values.mean(0).tolist()))
+    return ["loss", *terms], values
 
 
 def apply_schedules(optimizer: torch.optim.Optimizer, schedules: StepSchedules, step: int) -> None:
@@ -325,18 +350,51 @@ def apply_schedules(optimizer: torch.optim.Optimizer, schedules: StepSchedules, 
             group["weight_decay"] = float(schedules.weight_decay[step])
 
 
-def check_finite(values: torch.Tensor, names: list[str], step: int) -> None:
-    """Stop with the step and every loss term when any process got a non-finite loss."""
-    if not torch.isfinite(values).all():
-        terms = ", ".join(f"{name}={value:.4g}" for name, value in zip(names, values.mean(0).tolist()))
-        raise FloatingPointError(f"Non-finite loss at step {step}: {terms}. Lower --learning_rate, use fp32, or check "
-                                 "the data; resume from the last checkpoint.")
+class LossWindow:
+    """The loss terms since the last log record, summed on the device with the first step whose loss was not
+    finite; read (a host synchronisation) only at logging and checkpoint steps, so that an accelerator can run
+    ahead of the host between them."""
+
+    def __init__(self, accelerator: Accelerator):
+        self.accelerator = accelerator
+        self.names, self.sums, self.micro_batches = [], None, 0
+        self.first_bad_step = torch.full((), -1, device=accelerator.device)  # 1-based; -1: none so far
+
+    def add(self, names: list[str], values: torch.Tensor, step: int) -> None:
+        """`values`, (terms,): this process's loss terms of a micro-batch of optimiser step `step` (0-based)."""
+        self.names = names
+        self.sums = values if self.sums is None else self.sums + values
+        self.micro_batches += 1
+        diverged = ~torch.isfinite(values).all() & (self.first_bad_step < 0)
+        self.first_bad_step = torch.where(diverged, step + 1, self.first_bad_step)
+
+    def check_finite(self) -> None:
+        """Stop with the first step at which any process got a non-finite loss, and the window's terms."""
+        steps = self.accelerator.gather(self.first_bad_step[None])
+        if (steps >= 0).any():
+            terms = ", ".join(f"{name}={value:.4g}" for name, value in self.means().items())
+            raise FloatingPointError(f"Non-finite loss at step {int(steps[steps >= 0].min())}: {terms}. Lower "
+                                     "--learning_rate, use fp32, or check the data; resume from the last checkpoint.")
+
+    def means(self) -> dict[str, float]:
+        """Each term's mean over the window's micro-batches and the processes."""
+        if self.sums is None:
+            return {}
+        sums = self.accelerator.gather(self.sums[None]).mean(0)
+        return dict(zip(self.names, (sums / self.micro_batches).tolist()))
+
+    def read(self) -> dict[str, float]:
+        """`means()` after `check_finite()`; the next window starts empty."""
+        self.check_finite()
+        means = self.means()
+        self.sums, self.micro_batches = None, 0
+        return means
 
 
-def log_record(state: TrainingState, running: dict, schedules: StepSchedules) -> dict:
-    """What is logged every `logging_steps`: mean loss terms since the last record and the schedules' values."""
-    record = {"step": state.step, "epoch": state.epoch,
-              **{name: float(np.mean(values)) for name, values in running.items()},
+def log_record(state: TrainingState, terms: dict[str, float], schedules: StepSchedules) -> dict:
+    """What is logged every `logging_steps`: the loss terms' means since the last record and the schedules'
+    values."""
+    record = {"step": state.step, "epoch": state.epoch, **terms,
               "learning_rate": float(schedules.learning_rate[state.step - 1]), "skipped_clips": state.skipped_clips}
     record.update({name: float(values[state.step - 1]) for name, values in schedules.extra.items()})
     return record
@@ -363,16 +421,6 @@ def release(accelerator: Accelerator, synchronize: bool = True) -> None:
     accelerator.free_memory()
     gc.collect()
     accelerator.end_training()
-
-
-def save_checkpoint(accelerator: Accelerator, model, args: PretrainingArguments, state: TrainingState) -> None:
-    """`checkpoint-N`: Accelerate's state (model, optimiser, random states, `TrainingState`) plus the model's
-    config.json, so `...ForPreTraining.from_pretrained(checkpoint)` also opens it."""
-    path = os.path.join(args.output_dir, f"checkpoint-{state.step}")
-    accelerator.save_state(path)
-    if accelerator.is_main_process:
-        accelerator.unwrap_model(model).config.save_pretrained(path)
-    accelerator.print(f"Saved {path}")
 
 
 @dataclass
@@ -403,7 +451,8 @@ class PretrainingMethod:
 def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
     """Parse a pretraining script's arguments (data, features, model, `PretrainingArguments` with the method's
     recipe filling what was not given, and the method's own), run the method, and release the processes cleanly,
-    also when it fails. The command line goes into the encoder's card."""
+    also when it fails. The command line goes into the encoder's card. A run stopped by a signal exits with
+    `PREEMPTED_EXIT_STATUS` (75) once its checkpoint is written."""
     parser = HfArgumentParser((DataArguments, FeatureArguments, ModelArguments, PretrainingArguments,
                                method.arguments))
     data_args, feature_args, model_args, args, method_args = parser.parse_args_into_dataclasses(argv)
@@ -416,7 +465,7 @@ def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
     try:
         extractor = feature_args.build(default_preset=method.extractor_preset)
         model = method.build_model(model_args, method_args, extractor)
-        state = pretrain_model(
+        state, status = pretrain_model(
             accelerator, data_args=data_args, args=args, command=command, extractor=extractor, model=model,
             make_collator=lambda config, process: method.make_collator(extractor, config, data_args, args,
                                                                        method_args, process),
@@ -426,14 +475,16 @@ def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
         release(accelerator, synchronize=False)
         raise
     release(accelerator)
+    if status == "preempted":
+        raise SystemExit(PREEMPTED_EXIT_STATUS)
     return state
 
 
 def pretrain_model(accelerator: Accelerator, *, data_args, args: PretrainingArguments, command: str, extractor,
-                   model: torch.nn.Module, make_collator, make_objective, encoder: str) -> TrainingState:
+                   model: torch.nn.Module, make_collator, make_objective, encoder: str) -> tuple[TrainingState, str]:
     """What every pretraining script does once it has its extractor and model: save the extractor beside the
     checkpoints, load the data (split per process when streamed), build the optimiser, `train`, and at the end
-    export the encoder `model.<encoder>` with its card.
+    export the encoder `model.<encoder>` with its card. Returns the state and how `train` ended.
 
     Args:
         make_collator: (model config, process index for a stream, else 0) -> the method's collator.
@@ -450,11 +501,11 @@ def pretrain_model(accelerator: Accelerator, *, data_args, args: PretrainingArgu
     model, optimizer = accelerator.prepare(model, optimizer)
     global_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
     objective = make_objective(accelerator.unwrap_model(model).config, global_batch)
-    state, finished = train(args, accelerator, model, optimizer, dataloader, collator, objective)
+    state, status = train(args, accelerator, model, optimizer, dataloader, collator, objective, data_args)
     accelerator.wait_for_everyone()
-    if finished and accelerator.is_main_process:
+    if status == "finished" and accelerator.is_main_process:
         save_encoder(getattr(accelerator.unwrap_model(model), encoder), extractor, args, state, data_args, command)
-    return state
+    return state, status
 
 
 def save_encoder(encoder, extractor, args: PretrainingArguments, state: TrainingState, data_args, command: str

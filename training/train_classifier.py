@@ -16,7 +16,6 @@ a confusion matrix picture and a per-class report.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from transformers import (
     AutoModelForAudioClassification,
     HfArgumentParser,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
@@ -59,7 +59,8 @@ from .classification_data import (
     readable_rows,
 )
 from .confusion_report import write_confusion_report
-from .data import load_audio_dataset
+from .data import CLIPS_BEFORE_JUDGING, check_unreadable_share, load_audio_dataset
+from .devices import run_on_cpu
 from .metrics import make_compute_metrics
 
 FAMILY_KEYS = [f.key for f in FAMILIES]
@@ -96,6 +97,14 @@ class AugmentationArguments:
     noise: bool = field(default=False, metadata={"help": "AST's noise: uniform noise on the features, time roll."})
 
 
+class CheckDataAtEpochEnd(TrainerCallback):
+    def __init__(self, trainer: ClassifierTrainer):
+        self.trainer = trainer
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.trainer.check_training_data(epoch_end=True)
+
+
 class StreamLoader(DataLoader):
     """A DataLoader over this process's share of a streamed split; `set_epoch` (which Trainer calls on its
     dataloader) reshuffles the stream."""
@@ -106,11 +115,16 @@ class StreamLoader(DataLoader):
 
 class ClassifierTrainer(Trainer):
     """`Trainer` that evaluates without augmentation, counts skipped clips in its logs, accepts batches whose clips
-    were all unreadable, and reads a streamed training split as this process's share (already split by node)."""
+    were all unreadable (and stops when too many are: `check_training_data`), and reads a streamed training split
+    as this process's share (already split by node)."""
 
-    def __init__(self, *args, eval_collator, skipped: dict[str, SkipCounter], streaming: bool, **kwargs):
+    def __init__(self, *args, eval_collator, skipped: dict[str, SkipCounter], streaming: bool, data_name: str,
+                 max_skipped_fraction: float, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_collator, self.skipped, self.streaming = eval_collator, skipped, streaming
+        self.data_name, self.max_skipped_fraction = data_name, max_skipped_fraction
+        self.data_judged = False
+        self.add_callback(CheckDataAtEpochEnd(self))
 
     def get_train_dataloader(self) -> DataLoader:
         if not self.streaming:
@@ -145,6 +159,20 @@ class ClassifierTrainer(Trainer):
             loss = logits.sum() * 0.0  # a zero loss keeps the processes' backward passes in step
         return (loss, outputs) if return_outputs else loss
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not self.data_judged:  # a collective every step only until enough clips were read to judge
+            self.check_training_data()
+        return loss
+
+    def check_training_data(self, epoch_end: bool = False) -> None:
+        """Stop when the training split's clips are mostly unreadable (`check_unreadable_share`), counted over
+        every process (a collective: all processes call it)."""
+        counts = torch.tensor([self.skipped["train"].value, self.skipped["train"].seen], device=self.args.device)
+        skipped, seen = self.accelerator.reduce(counts, reduction="sum").tolist()
+        check_unreadable_share(skipped, seen, self.max_skipped_fraction, self.data_name, epoch_end)
+        self.data_judged = seen >= CLIPS_BEFORE_JUDGING
+
     def total_skipped(self, split: str) -> int:
         """Clips skipped so far in `split` by every process (a collective: all processes call it)."""
         count = torch.tensor(self.skipped[split].value, device=self.args.device)
@@ -165,9 +193,10 @@ class ClassifierTrainer(Trainer):
 def parse_args(argv=None):
     parser = HfArgumentParser((ClassifierModelArguments, ClassifierDataArguments, FeatureArguments,
                                AugmentationArguments, TrainingArguments))
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    if run_on_cpu(asked=False) and "--use_cpu" not in argv:
+        argv.append("--use_cpu")  # before TrainingArguments checks the device (e.g. for --bf16)
     model_args, data_args, feature_args, augment_args, training_args = parser.parse_args_into_dataclasses(argv)
-    if not torch.cuda.is_available() and not training_args.use_cpu:
-        training_args = dataclasses.replace(training_args, use_cpu=True)  # gloo for multi-process CPU runs
     return model_args, data_args, feature_args, augment_args, training_args
 
 
@@ -297,7 +326,8 @@ def main(argv=None):
         model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
         data_collator=collators.get("train") or collators["eval"], eval_collator=collators.get("eval"),
         processing_class=extractor, compute_metrics=make_compute_metrics(problem_type), skipped=skipped,
-        streaming=data_args.streaming)
+        streaming=data_args.streaming, max_skipped_fraction=data_args.max_skipped_fraction,
+        data_name=f"`{data_args.dataset_name}` ({data_args.train_split_name} split)")
 
     all_metrics = {}
     if training_args.do_train:

@@ -1,0 +1,69 @@
+"""Pretraining checkpoints that survive a cluster: each is written whole or not at all, the newest N are kept, and
+`--resume_from_checkpoint latest` finds the newest complete one.
+
+A checkpoint is written as `checkpoint-N.partial` and renamed to `checkpoint-N` once every process has written its
+part; a job killed while writing leaves only the `.partial` folder, which is never resumed from (and is replaced
+when the step is saved again). The rename is atomic on a POSIX file system, shared ones included.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+from accelerate import Accelerator
+
+PARTIAL = ".partial"
+_COMPLETE = re.compile(r"checkpoint-(\d+)")
+
+
+def save_checkpoint(accelerator: Accelerator, model, output_dir: str, step: int, keep: int | None = None) -> str:
+    """`checkpoint-<step>`: Accelerate's state (model, optimiser, random states, registered objects) plus the
+    model's config.json, so `...ForPreTraining.from_pretrained(checkpoint)` also opens it. Then only the newest
+    `keep` checkpoints stay (all when `keep` is None; the one just written always stays). Every process calls it."""
+    final = os.path.join(output_dir, f"checkpoint-{step}")
+    partial = final + PARTIAL
+    if accelerator.is_main_process and os.path.isdir(partial):  # left by a job killed while saving this step
+        shutil.rmtree(partial)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(partial)
+    accelerator.wait_for_everyone()  # every process has written its random states
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).config.save_pretrained(partial)
+        if os.path.isdir(final):  # this step saved before, by a run resumed from an earlier checkpoint
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        if keep:
+            for old in complete_checkpoints(output_dir)[:-keep]:
+                if old != final:
+                    shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+    accelerator.print(f"Saved {final}")
+    return final
+
+
+def complete_checkpoints(output_dir: str) -> list[str]:
+    """The complete `checkpoint-N` folders of `output_dir`, oldest step first."""
+    if not os.path.isdir(output_dir):
+        return []
+    steps = sorted(int(match[1]) for name in os.listdir(output_dir) if (match := _COMPLETE.fullmatch(name)))
+    return [os.path.join(output_dir, f"checkpoint-{step}") for step in steps]
+
+
+def find_checkpoint(output_dir: str, resume_from_checkpoint: str) -> str | None:
+    """The folder to resume from: `resume_from_checkpoint` itself, or for 'latest' the newest complete checkpoint
+    of `output_dir` (None when there is none yet, so that a requeued job's first start begins from scratch)."""
+    if resume_from_checkpoint != "latest":
+        if resume_from_checkpoint.rstrip("/").endswith(PARTIAL) or not os.path.isdir(resume_from_checkpoint):
+            raise ValueError(f"{resume_from_checkpoint} is not a complete checkpoint folder; give a `checkpoint-N` "
+                             "folder or 'latest' (the newest complete one in --output_dir).")
+        return resume_from_checkpoint
+    found = complete_checkpoints(output_dir)
+    return found[-1] if found else None
+
+
+def incomplete_checkpoints(output_dir: str) -> list[str]:
+    """The `checkpoint-N.partial` folders that jobs stopped while writing left in `output_dir`."""
+    names = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
+    return [os.path.join(output_dir, name) for name in names if name.endswith(PARTIAL)]

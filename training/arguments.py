@@ -86,6 +86,14 @@ class PretrainingArguments:
     logging_steps: int = field(default=10)
     report_to: str = field(default="none", metadata={"help": "Accelerate trackers: none, all, tensorboard, ..."})
     use_cpu: bool = field(default=False, metadata={"help": "Train on the CPU even when an accelerator is present."})
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute the student's blocks in the backward pass (less memory)."})
+    tracker_project_name: str | None = field(
+        default=None, metadata={"help": "Project of the --report_to trackers (default: the script's name)."})
+    run_name: str | None = field(default=None, metadata={"help": "The run's name in the trackers (wandb, mlflow)."})
+    log_level: str = field(
+        default="info", metadata={"help": "Messages of specformers, transformers and datasets: debug, info, warning, "
+                                          "error (main process; the others log warnings and errors)."})
     mixed_precision: str | None = field(
         default=None, metadata={"help": "no, fp16 or bf16 (default: accelerate launch's setting)."})
 

@@ -13,6 +13,9 @@ import re
 import shutil
 
 from accelerate import Accelerator
+from accelerate.logging import get_logger
+
+logger = get_logger(__name__)
 
 PARTIAL = ".partial"
 _COMPLETE = re.compile(r"checkpoint-(\d+)")
@@ -39,7 +42,7 @@ def save_checkpoint(accelerator: Accelerator, model, output_dir: str, step: int,
                 if old != final:
                     shutil.rmtree(old)
     accelerator.wait_for_everyone()
-    accelerator.print(f"Saved {final}")
+    logger.info(f"Saved {final}")
     return final
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import math
 import os
 import shlex
@@ -17,8 +18,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import datasets
 import numpy as np
 import torch
+import transformers
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, parse_flag_from_env, set_seed
@@ -120,6 +123,18 @@ def make_accelerator(args: PretrainingArguments) -> Accelerator:
     )
     set_seed(args.seed)
     return accelerator
+
+
+def set_up_logging(level: str, main_process: bool) -> None:
+    """Messages of specformers, transformers and datasets at `level` on the main process (warnings and errors on
+    the others), with the time and where they come from."""
+    number = logging.getLevelName(level.upper()) if main_process else logging.WARNING
+    if not isinstance(number, int):
+        raise ValueError(f"--log_level must be one of debug, info, warning, error; got {level!r}.")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("specformers").setLevel(number)
+    transformers.utils.logging.set_verbosity(number)
+    datasets.utils.logging.set_verbosity(number)
 
 
 def make_optimizer(model: torch.nn.Module, weight_decay: float, name: str = "adamw") -> torch.optim.Optimizer:
@@ -229,14 +244,16 @@ def train(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.
             logger.warning(f"Ignoring {folder}: an incomplete checkpoint, left by a job stopped while writing it.",
                            main_process_only=True)
     if checkpoint:
-        accelerator.print(f"Resuming from {checkpoint}")
+        logger.info(f"Resuming from {checkpoint}")
         accelerator.load_state(checkpoint)
     log_path = os.path.join(args.output_dir, "train_log.jsonl")
     if accelerator.is_main_process:
         os.makedirs(args.output_dir, exist_ok=True)
         keep_log_until(log_path, state.step)  # the steps after the checkpoint run again
-    accelerator.init_trackers("pretraining", config={k: v for k, v in vars(args).items()
-                                                     if isinstance(v, (int, float, str, bool))})
+    accelerator.init_trackers(args.tracker_project_name or "specformers-pretraining",
+                              config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))},
+                              init_kwargs={"wandb": {"name": args.run_name}, "mlflow": {"run_name": args.run_name}}
+                              if args.run_name else {})
     stop_at = min(total_steps, args.stop_after_steps or total_steps)
     progress = tqdm(total=total_steps, initial=state.step, disable=not accelerator.is_local_main_process,
                     desc="pretraining")
@@ -299,15 +316,15 @@ def train(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.
         # the last state: to resume, extend the run or inspect it
         save_checkpoint(accelerator, model, args.output_dir, state.step, args.save_total_limit)
     if preempted:
-        accelerator.print(f"Stopped by {stops.describe()} at step {state.step}, checkpointed; resume with "
-                          "--resume_from_checkpoint latest.")
+        logger.warning(f"Stopped by {stops.describe()} at step {state.step}, checkpointed; resume with "
+                       "--resume_from_checkpoint latest.")
     checksums = accelerator.gather(parameter_checksum(model)[None].to(accelerator.device))
     state.parameter_checksums = tuple(checksums.tolist())
     if len(set(state.parameter_checksums)) > 1:
         raise RuntimeError(f"The processes' parameters differ at step {state.step} (checksums "
                            f"{state.parameter_checksums}); distributed training went out of sync.")
     if state.skipped_clips:
-        accelerator.print(f"Skipped {state.skipped_clips} corrupt or unreadable clips.")
+        logger.warning(f"Skipped {state.skipped_clips} corrupt or unreadable clips of {state.seen_clips}.")
     return state, status
 
 
@@ -458,9 +475,11 @@ def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
     data_args, feature_args, model_args, args, method_args = parser.parse_args_into_dataclasses(argv)
     args = args.with_recipe(**method.recipe)
     accelerator = make_accelerator(args)
+    set_up_logging(args.log_level, accelerator.is_main_process)
     words = sys.argv[1:] if argv is None else [str(a) for a in argv]
     spec = sys.modules[method.build_model.__module__].__spec__  # under `python -m` the module is __main__
     script = spec.name if spec else method.build_model.__module__
+    args.tracker_project_name = args.tracker_project_name or f"specformers-{script.rsplit('.', 1)[-1]}"
     command = " ".join([f"python -m {script}", *map(shlex.quote, words)])
     try:
         extractor = feature_args.build(default_preset=method.extractor_preset)
@@ -497,6 +516,8 @@ def pretrain_model(accelerator: Accelerator, *, data_args, args: PretrainingArgu
                                  accelerator.num_processes)
     collator = make_collator(model.config, accelerator.process_index if data_args.streaming else 0)
     dataloader = make_dataloader(dataset, collator, args, data_args.dataloader_num_workers, accelerator)
+    if args.gradient_checkpointing:
+        model.activation_checkpointing_enable()  # the student's blocks; the teacher runs without gradients
     optimizer = make_optimizer(model, args.weight_decay, args.optimizer)
     model, optimizer = accelerator.prepare(model, optimizer)
     global_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
@@ -523,4 +544,4 @@ def save_encoder(encoder, extractor, args: PretrainingArguments, state: Training
     encoder_card(encoder, extractor, model_path=args.output_dir, dataset_name=data_args.dataset_name,
                  dataset_config_name=data_args.dataset_config_name, command=command,
                  training_summary=summary).save(os.path.join(args.output_dir, "README.md"))
-    print(f"Saved the pretrained {type(encoder).__name__} encoder, feature extractor and card to {args.output_dir}")
+    logger.info(f"Saved the pretrained {type(encoder).__name__} encoder, its extractor and card to {args.output_dir}")

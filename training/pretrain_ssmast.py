@@ -16,6 +16,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 
+from accelerate.logging import get_logger
 from transformers import AutoConfig, AutoModel
 
 if __name__ == "__main__" and not __package__:  # run by path: `accelerate launch training/pretrain_ssmast.py ...`
@@ -34,6 +35,7 @@ from .loop import PretrainingMethod, PretrainingObjective, StepSchedules, make_s
 from .schedules import constant_schedule, cosine_schedule
 from .views import SSMASTCollator, crop_views
 
+logger = get_logger(__name__)
 BACKBONES = [f.key for f in FAMILIES if f.ssmast_backbone]
 # The optimisation of the authors' code (LAPE's ssmast upstream; the paper gives only lr 3e-4 at batch 512): SGD
 # with momentum 0.9, a constant learning rate, weight decay 1e-4, no clipping. Each value's source: the fidelity page.
@@ -89,9 +91,9 @@ class SSMASTObjective(PretrainingObjective):
 
     def on_log(self, record):
         if record["embedding_std"] < self.collapse_level:
-            print(f"Warning: the embeddings are collapsing at step {record['step']}: their spread is "
-                  f"{record['embedding_std']:.4f}, spread-out ones have about {4 * self.collapse_level:.4f}. Lower "
-                  "the learning rate or raise the teacher momentum.")
+            logger.warning(f"The embeddings are collapsing at step {record['step']}: their spread is "
+                           f"{record['embedding_std']:.4f}, spread-out ones have about {4 * self.collapse_level:.4f}. "
+                           "Lower the learning rate or raise the teacher momentum.")
             return {"collapse_warning": True}
         return None
 

@@ -88,6 +88,9 @@ class PretrainingArguments:
     use_cpu: bool = field(default=False, metadata={"help": "Train on the CPU even when an accelerator is present."})
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "Recompute the student's blocks in the backward pass (less memory)."})
+    torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
+    torch_compile_backend: str = field(
+        default="inductor", metadata={"help": "torch.compile's backend (e.g. inductor, aot_eager)."})
     tracker_project_name: str | None = field(
         default=None, metadata={"help": "Project of the --report_to trackers (default: the script's name)."})
     run_name: str | None = field(default=None, metadata={"help": "The run's name in the trackers (wandb, mlflow)."})

@@ -117,6 +117,7 @@ def make_accelerator(args: PretrainingArguments) -> Accelerator:
         cpu=run_on_cpu(args.use_cpu),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
+        dynamo_backend=args.torch_compile_backend if args.torch_compile else None,
         log_with=None if args.report_to == "none" else args.report_to,
         project_dir=args.output_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),

@@ -15,6 +15,7 @@ import math
 import os
 import shlex
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -68,7 +69,7 @@ class StepSchedules:
     extra: dict
 
 
-class PretrainingObjective:
+class PretrainingObjective(ABC):
     """What a pretraining method brings to the shared loop (`train`). One optimiser step, top to bottom
     (`micro_step`): `loss(model, batch, step)` for every micro-batch, backward, then, at the end of an accumulation
     window, gradient clipping, `before_optimizer_step`, the optimiser, `after_optimizer_step` (e.g. the EMA
@@ -82,12 +83,13 @@ class PretrainingObjective:
         self.schedules = self.make_schedules(total_steps, steps_per_epoch)
         return self.schedules
 
+    @abstractmethod
     def make_schedules(self, total_steps: int, steps_per_epoch: int | None) -> StepSchedules:
-        raise NotImplementedError
+        """The run's per-step values (`make_schedules` of this module gives the learning rate and weight decay)."""
 
+    @abstractmethod
     def loss(self, model: torch.nn.Module, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(the loss to minimise, {term name: tensor} to log) for a batch on the device."""
-        raise NotImplementedError
 
     def before_optimizer_step(self, model: torch.nn.Module, step: int) -> None:
         """After the gradients are clipped; `model` unwrapped."""

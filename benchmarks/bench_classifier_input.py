@@ -34,7 +34,7 @@ from specformers.training.classification_data import (  # noqa: E402
     SkipCounter,
     discover_label_names,
 )
-from specformers.training.data import load_audio_dataset  # noqa: E402
+from specformers.training.data import IndexedExamples, load_audio_dataset  # noqa: E402
 from specformers.training.train_classifier import AugmentationArguments  # noqa: E402
 
 # the configurations of the README's keyword-spotting runs
@@ -59,8 +59,9 @@ def pipeline_clips_per_second(dataset_name: str, extractor, args) -> float:
     augment = AugmentationArguments(freqm=24, timem=24, mixup=0.3, noise=True)
     collator = ClassificationCollator(extractor, LabelEncoder(names, dataset.features["label"], SINGLE_LABEL, "train"),
                                       "audio", "label", SkipCounter(), augment)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, num_workers=args.workers,
-                                         collate_fn=collator, persistent_workers=args.workers > 0)
+    loader = torch.utils.data.DataLoader(IndexedExamples(dataset), batch_size=args.batch, shuffle=True,
+                                         num_workers=args.workers, collate_fn=collator,
+                                         persistent_workers=args.workers > 0)
     for _ in range(2):  # warm-up: workers start, first batches
         iterator = iter(loader)
         next(iterator)

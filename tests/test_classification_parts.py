@@ -147,13 +147,34 @@ def test_training_collator_mixes_targets():
     extractor = SpectrogramFeatureExtractor.from_preset("speech_commands", target_frames=48)
     collator = ClassificationCollator(extractor, LabelEncoder(["high", "low"], None, SINGLE_LABEL, "train"),
                                       "audio", "label", SkipCounter(), Augment())
-    torch.manual_seed(0)
-    batch = collator(_examples()[1])
+    batch = collator(list(enumerate(_examples()[1])))
     targets = batch["labels"]
     assert targets.shape == (3, 2) and targets.dtype == torch.float32
     torch.testing.assert_close(targets.sum(1), torch.ones(3))
     assert ((targets > 0.1) & (targets < 0.9)).any()  # Beta(10, 10) weights are rarely extreme
     assert batch["input_values"].shape == (3, 48, 128) and torch.isfinite(batch["input_values"]).all()
+    with pytest.raises(TypeError, match="takes \\(index, example\\) items"):
+        collator(_examples()[1])
+
+
+def test_training_collator_draws_per_clip_by_seed_epoch_and_index():
+    """A clip's window and augmentation depend on (seed, epoch, process, index) only, not on its batch or on
+    torch's random state, so a resumed run or another DataLoader worker count draws the same."""
+    class Augment:
+        freqm, timem, mixup, noise = 8, 8, 0.0, True
+
+    extractor = SpectrogramFeatureExtractor.from_preset("speech_commands", target_frames=24)
+    collator = ClassificationCollator(extractor, LabelEncoder(["high", "low"], None, SINGLE_LABEL, "train"),
+                                      "audio", "label", SkipCounter(), Augment(), seed=3)
+    examples = _examples()[1]
+    items = [(10, examples[0]), (11, examples[2]), (12, examples[3])]
+    together = collator(items)["input_values"]
+    torch.manual_seed(123)
+    alone = collator(items[1:2])["input_values"][0]
+    torch.testing.assert_close(alone, together[1], rtol=0, atol=0)
+    assert not torch.equal(collator([(13, examples[2])])["input_values"][0], alone)  # another index
+    collator.epoch = 1
+    assert not torch.equal(collator(items[1:2])["input_values"][0], alone)  # another epoch
 
 
 def test_streamed_training_data_is_reshuffled_every_epoch():

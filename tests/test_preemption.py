@@ -1,6 +1,7 @@
-"""Cluster faults on real pretraining processes (`tests/fault_injection.py`): SIGKILL while a checkpoint is written
-and after one, SIGTERM / SIGUSR1 on one process of two; every time the run resumes with `latest` and ends where
-the uninterrupted run ends, bit for bit."""
+"""Cluster faults on real training processes (`tests/fault_injection.py`), pretraining and train_classifier: SIGKILL
+while a checkpoint is written and after one, SIGTERM / SIGUSR1 to one process of two, to the launcher, or to the
+whole job (DataLoader workers included); every time the run resumes with `latest` and ends where the uninterrupted
+run ends, bit for bit."""
 
 import json
 import os
@@ -12,9 +13,11 @@ import pytest
 import test_pretrain_asit
 import test_pretrain_ssmast
 from safetensors.torch import load_file
+from test_train_classifier import SCRATCH, tones  # noqa: F401 (`tones`: a fixture)
+from test_train_classifier import TINY as CLASSIFIER_TINY
 from training_helpers import read_log, run_main
 
-from specformers.training import pretrain_asit, pretrain_ssmast
+from specformers.training import pretrain_asit, pretrain_ssmast, train_classifier
 from specformers.training.checkpoints import complete_checkpoints, find_checkpoint
 from specformers.training.preemption import PREEMPTED_EXIT_STATUS
 
@@ -33,8 +36,8 @@ def with_fault(fault, step, *argv, rank="all", processes=1, script="pretrain_asi
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes)]
     command = [*launcher, os.path.join(HERE, "fault_injection.py"), fault, str(step), rank, script,
                *map(str, argv)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TQDM_DISABLE": "1"})
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, start_new_session=True,
+                          env={**os.environ, "TQDM_DISABLE": "1"})  # its own process group, for `term-group`
 
 
 def assert_same_weights(folder_a, folder_b, name="model.safetensors"):
@@ -134,3 +137,81 @@ def test_two_processes_stop_together_and_resume_exactly(corpus, tmp_path):
         for term in ("loss", "global", "local", "reconstruction"):
             assert b[term] == pytest.approx(a[term], rel=1e-6, abs=0), (a["step"], term)
     assert_same_weights(out, tmp_path / "whole")
+
+
+# train_classifier: transformers' Trainer, with every augmentation (per-clip seeds make a resume exact)
+CLASSIFIER_RUN = [*SCRATCH["ast"], "--do_train", "--max_steps", 6, *CLASSIFIER_TINY, "--save_strategy", "steps",
+                  "--save_steps", 2, "--freqm", 8, "--timem", 8, "--mixup", 0.3, "--noise"]
+
+
+def losses(folder):
+    state = json.loads((folder / "trainer_state.json").read_text())
+    return [(record["step"], record["loss"]) for record in state["log_history"] if "loss" in record]
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tones, tmp_path_factory):  # noqa: F811 (pytest passes the fixture)
+    """The uninterrupted 6-step classifier run, one process, no DataLoader worker."""
+    out = tmp_path_factory.mktemp("classifier")
+    run_main(train_classifier.main, "--dataset_name", tones, "--output_dir", out, *CLASSIFIER_RUN)
+    return out
+
+
+def test_classifier_killed_while_saving_and_after_a_save_resumes_to_the_same_weights(tones, classifier_run,  # noqa: F811
+                                                                                   tmp_path):
+    out = tmp_path / "faulty"
+    argv = ["--dataset_name", tones, "--output_dir", out, *CLASSIFIER_RUN, "--save_total_limit", 1]
+    killed = with_fault("kill-while-saving", 4, *argv, script="train_classifier")
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert (out / "checkpoint-4.partial" / "checkpoint-4" / "trainer_state.json").is_file()  # written, not moved
+    assert complete_checkpoints(out) == [str(out / "checkpoint-2")]
+
+    killed = with_fault("kill-after", 5, *argv, "--resume_from_checkpoint", "latest", script="train_classifier")
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert "Ignoring" in killed.stderr and "checkpoint-4.partial" in killed.stderr
+    assert sorted(os.listdir(out)) == ["checkpoint-4"]  # rewritten whole; the limit removed step 2
+
+    run_main(train_classifier.main, *argv, "--resume_from_checkpoint", "latest")
+    assert complete_checkpoints(out) == [str(out / "checkpoint-6")]
+    assert_same_weights(out, classifier_run)
+    assert losses(out) == losses(classifier_run)  # steps 1-4 from checkpoint-4's state, 5-6 from this run
+
+
+def test_classifier_stops_on_sigterm_to_the_whole_job_and_resumes_exactly(tones, classifier_run, tmp_path):  # noqa: F811
+    """SIGTERM reaches the DataLoader worker too, as when SLURM signals a job: the worker ignores it, the main
+    process finishes step 2 (mid-epoch), checkpoints it and exits 75. The resumed run, with no worker, ends with the
+    weights of the uninterrupted one: each clip's augmentation does not depend on where it was drawn."""
+    out = tmp_path / "preempted"
+    argv = ["--dataset_name", tones, "--output_dir", out, *CLASSIFIER_RUN]
+    stopped = with_fault("term-group", 2, *argv, "--dataloader_num_workers", 1, script="train_classifier")
+    assert stopped.returncode == PREEMPTED_EXIT_STATUS, stopped.stderr[-3000:]
+    assert "Stopped by SIGTERM at step 2" in stopped.stderr
+    assert sorted(os.listdir(out)) == ["checkpoint-2"]  # no final model, no evaluation
+    run_main(train_classifier.main, *argv, "--resume_from_checkpoint", "latest")
+    assert_same_weights(out, classifier_run)
+    assert losses(out) == losses(classifier_run)
+
+
+def test_classifier_processes_stop_together_on_a_signal_to_one(tones, tmp_path):  # noqa: F811
+    argv = ["--dataset_name", tones, "--output_dir", tmp_path, *CLASSIFIER_RUN, "--per_device_train_batch_size", 3]
+    stopped = with_fault("usr1", 3, *argv, rank="1", processes=2, script="train_classifier")
+    assert re.findall(r"exitcode\s+:\s*(\d+) \(pid", stopped.stderr) == ["75", "75"], stopped.stderr[-3000:]
+    assert complete_checkpoints(tmp_path) == [str(tmp_path / "checkpoint-2"), str(tmp_path / "checkpoint-3")]
+    assert {"rng_state_0.pth", "rng_state_1.pth"} <= set(os.listdir(tmp_path / "checkpoint-3"))
+    resumed = with_fault("none", 0, *argv, "--resume_from_checkpoint", "latest", processes=2,
+                         script="train_classifier")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 6
+
+
+def test_classifier_keeps_the_best_checkpoint_under_the_limit(tones, tmp_path):  # noqa: F811
+    """With --load_best_model_at_end the best checkpoint stays beside the newest, under its final name."""
+    run_main(train_classifier.main, "--dataset_name", tones, "--output_dir", tmp_path, *CLASSIFIER_RUN, "--do_eval",
+             "--eval_strategy", "steps", "--eval_steps", 2, "--save_total_limit", 1, "--load_best_model_at_end",
+             "--metric_for_best_model", "accuracy")
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    best = state["best_model_checkpoint"]
+    assert best == str(tmp_path / f"checkpoint-{state['best_global_step']}")
+    saved = json.loads((tmp_path / os.path.basename(best) / "trainer_state.json").read_text())
+    assert saved["best_model_checkpoint"] == best
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".partial")]

@@ -1,9 +1,10 @@
-"""Pretraining checkpoints that survive a cluster: each is written whole or not at all, the newest N are kept, and
-`--resume_from_checkpoint latest` finds the newest complete one.
+"""Checkpoints that survive a cluster: each is written whole or not at all, the newest N are kept, and
+`--resume_from_checkpoint latest` finds the newest complete one. The pretraining loop saves through
+`save_checkpoint`; train_classifier's Trainer (`ClassifierTrainer._save_checkpoint`) follows the same rules.
 
-A checkpoint is written as `checkpoint-N.partial` and renamed to `checkpoint-N` once every process has written its
-part; a job killed while writing leaves only the `.partial` folder, which is never resumed from (and is replaced
-when the step is saved again). The rename is atomic on a POSIX file system, shared ones included.
+A checkpoint is written under `checkpoint-N.partial` and renamed to `checkpoint-N` once every process has written
+its part; a job killed while writing leaves only the `.partial` folder, which is never resumed from (and is
+replaced when the step is saved again). The rename is atomic on a POSIX file system, shared ones included.
 """
 
 from __future__ import annotations
@@ -34,16 +35,32 @@ def save_checkpoint(accelerator: Accelerator, model, output_dir: str, step: int,
     accelerator.wait_for_everyone()  # every process has written its random states
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).config.save_pretrained(partial)
-        if os.path.isdir(final):  # this step saved before, by a run resumed from an earlier checkpoint
-            shutil.rmtree(final)
-        os.replace(partial, final)
-        if keep:
-            for old in complete_checkpoints(output_dir)[:-keep]:
-                if old != final:
-                    shutil.rmtree(old)
+        move_into_place(partial, final)
+        remove_old_checkpoints(output_dir, keep, protected=[final])
     accelerator.wait_for_everyone()
     logger.info(f"Saved {final}")
     return final
+
+
+def move_into_place(written: str, final: str) -> None:
+    """Rename the complete folder `written` to `final`, replacing the folder of the same step that a run resumed
+    from an earlier checkpoint may have left."""
+    if os.path.isdir(final):
+        shutil.rmtree(final)
+    os.replace(written, final)
+
+
+def remove_old_checkpoints(output_dir: str, keep: int | None, protected=()) -> None:
+    """Remove the oldest complete checkpoints until `keep` are left, never one of `protected` (the one just
+    written, the best one): transformers' `save_total_limit` rule. `keep` None or 0: keep all."""
+    if not keep:
+        return
+    found = complete_checkpoints(output_dir)
+    protected = {os.path.normpath(p) for p in protected if p}
+    removable = [path for path in found if os.path.normpath(path) not in protected]
+    excess = len(found) - max(keep, len(found) - len(removable))
+    for old in removable[:max(excess, 0)]:
+        shutil.rmtree(old)
 
 
 def complete_checkpoints(output_dir: str) -> list[str]:
@@ -70,3 +87,14 @@ def incomplete_checkpoints(output_dir: str) -> list[str]:
     """The `checkpoint-N.partial` folders that jobs stopped while writing left in `output_dir`."""
     names = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
     return [os.path.join(output_dir, name) for name in names if name.endswith(PARTIAL)]
+
+
+def resume_point(output_dir: str, resume_from_checkpoint: str | None) -> str | None:
+    """`find_checkpoint`, with a warning (main process) for each incomplete checkpoint that is passed over."""
+    if not resume_from_checkpoint:
+        return None
+    checkpoint = find_checkpoint(output_dir, resume_from_checkpoint)
+    for folder in incomplete_checkpoints(output_dir):
+        logger.warning(f"Ignoring {folder}: an incomplete checkpoint, left by a job stopped while writing it.",
+                       main_process_only=True)
+    return checkpoint

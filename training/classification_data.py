@@ -12,7 +12,7 @@ from datasets import ClassLabel, IterableDataset
 
 from ..feature_extraction.augmentations import noise_and_roll, spec_augment, waveform_mixup
 from ..feature_extraction.feature_extraction_fbank import resample_audio
-from .data import crop, read_clips
+from .data import crop, example_rng, read_clips
 
 SINGLE_LABEL, MULTI_LABEL = "single_label_classification", "multi_label_classification"
 IGNORED = -100  # the targets of an unreadable evaluation clip's placeholder row
@@ -128,27 +128,37 @@ class ClassificationCollator:
     Training (`augment` given): a random window of the extractor's length, waveform mixup with another clip of
     the batch (probability `augment.mixup`; single-label targets become mixed, soft), then SpecAugment
     (`freqm`/`timem`) and AST's noise + roll (`noise`) on the features. Evaluation: the window at the start.
-    Random draws come from torch's generator, which Trainer seeds per DataLoader worker.
+
+    Training takes `(index, example)` items (`IndexedExamples`, `IndexedStream`): each clip's random draws come
+    from `example_rng(seed, epoch, process, index)`, so they are the same however batches fall to DataLoader
+    workers and whether or not the run was resumed. `epoch` is set before each epoch (`SetCollatorEpoch`).
     """
 
     def __init__(self, extractor, labels: LabelEncoder, audio_column: str, label_column: str,
-                 skipped: SkipCounter, augment=None):
+                 skipped: SkipCounter, augment=None, seed: int = 0, process: int = 0):
         self.extractor, self.labels, self.augment, self.skipped = extractor, labels, augment, skipped
         self.audio_column, self.label_column = audio_column, label_column
+        self.seed, self.process, self.epoch = seed, process, 0
         self.window = extractor.window_samples
         # AST masks with 0 before normalising; the features here are normalised
         self.mask_value = -extractor.norm_mean / (2 * extractor.norm_std) if extractor.do_normalize else 0.0
 
-    def __call__(self, examples: list[dict]) -> dict:
-        clips, skipped = read_clips(list(enumerate(examples)), self.audio_column,
-                                    self.extractor.frame_length_ms / 1000)
-        self.skipped.add(skipped, len(examples))
-        batch = self._collate(examples, clips)
+    def __call__(self, items: list) -> dict:
+        """`items`: examples (dicts; evaluation only) or `(index, example)` pairs."""
+        indexed = bool(items) and isinstance(items[0], tuple)
+        if self.augment is not None and items and not indexed:
+            raise TypeError("The training collator takes (index, example) items (IndexedExamples, IndexedStream), "
+                            "which seed each clip's augmentation.")
+        items = items if indexed else list(enumerate(items))
+        clips, skipped = read_clips(items, self.audio_column, self.extractor.frame_length_ms / 1000)
+        self.skipped.add(skipped, len(items))
+        batch = self._collate(dict(items), clips)
         if skipped and self.augment is None:
-            batch = self._with_placeholders(batch, [index for index, _, _ in clips], len(examples))
+            positions = {index: position for position, (index, _) in enumerate(items)}
+            batch = self._with_placeholders(batch, [positions[index] for index, _, _ in clips], len(items))
         return batch
 
-    def _collate(self, examples: list[dict], clips: list) -> dict:
+    def _collate(self, examples: dict[int, dict], clips: list) -> dict:
         """The readable clips' features and targets."""
         targets = [self.labels.encode(examples[index][self.label_column]) for index, _, _ in clips]
         if not clips:
@@ -156,15 +166,16 @@ class ClassificationCollator:
             shape = (0,) if self.labels.problem_type == SINGLE_LABEL and not self.mixes else (0, num_labels)
             return {"input_values": torch.zeros(0, self.extractor.target_frames, self.extractor.num_mel_bins),
                     "labels": torch.zeros(shape, dtype=torch.long if len(shape) == 1 else torch.float32)}
-        rng = np.random.default_rng(int(torch.randint(2**62, ())))
+        rngs = [example_rng(self.seed, self.epoch, self.process, index) if self.augment else None
+                for index, _, _ in clips]
         audio = [self._at_model_rate(samples, clip_rate) for _, samples, clip_rate in clips]
-        audio = [crop(samples, self.window, rng if self.augment else None) for samples in audio]
+        audio = [crop(samples, self.window, rng) for samples, rng in zip(audio, rngs)]
         if self.mixes:
-            audio, targets = self._mixup(audio, targets, rng)
+            audio, targets = self._mixup(audio, targets, rngs)
         features = self.extractor(audio, sampling_rate=self.extractor.sampling_rate,
                                   return_tensors="pt")["input_values"]
         if self.augment:
-            features = torch.stack([self._augment_features(f, rng) for f in features])
+            features = torch.stack([self._augment_features(f, rng) for f, rng in zip(features, rngs)])
         return {"input_values": features, "labels": self._stack(targets)}
 
     def _with_placeholders(self, batch: dict, readable: list[int], size: int) -> dict:
@@ -190,11 +201,12 @@ class ClassificationCollator:
             return target
         return np.eye(len(self.labels.names), dtype=np.float32)[target]
 
-    def _mixup(self, audio: list[np.ndarray], targets: list, rng: np.random.Generator):
-        """Each clip is mixed with probability `mixup` with another clip of the batch; targets become vectors."""
+    def _mixup(self, audio: list[np.ndarray], targets: list, rngs: list[np.random.Generator]):
+        """Each clip is mixed with probability `mixup` with another clip of the batch (drawn with the clip's
+        generator); targets become vectors."""
         vectors = [self._one_hot(t) for t in targets]
         mixed_audio, mixed_targets = [], []
-        for i, (clip, vector) in enumerate(zip(audio, vectors)):
+        for i, (clip, vector, rng) in enumerate(zip(audio, vectors, rngs)):
             if len(audio) > 1 and rng.random() < self.augment.mixup:
                 j = int(rng.choice([k for k in range(len(audio)) if k != i]))
                 lam = float(rng.beta(10, 10))

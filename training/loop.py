@@ -32,7 +32,7 @@ from transformers import HfArgumentParser
 
 from ..hub_cards.model_card import encoder_card
 from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
-from .checkpoints import find_checkpoint, incomplete_checkpoints, save_checkpoint
+from .checkpoints import resume_point, save_checkpoint
 from .data import IndexedExamples, IndexedStream, check_unreadable_share, load_audio_dataset
 from .devices import run_on_cpu
 from .host_sums import HostSums
@@ -240,12 +240,7 @@ def train(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.
     state = TrainingState()
     for obj in (state, *objective.stateful):
         accelerator.register_for_checkpointing(obj)
-    checkpoint = None
-    if args.resume_from_checkpoint:
-        checkpoint = find_checkpoint(args.output_dir, args.resume_from_checkpoint)
-        for folder in incomplete_checkpoints(args.output_dir):
-            logger.warning(f"Ignoring {folder}: an incomplete checkpoint, left by a job stopped while writing it.",
-                           main_process_only=True)
+    checkpoint = resume_point(args.output_dir, args.resume_from_checkpoint)
     if checkpoint:
         logger.info(f"Resuming from {checkpoint}")
         accelerator.load_state(checkpoint)

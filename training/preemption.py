@@ -1,11 +1,15 @@
 """Stopping cleanly when a scheduler asks: SIGTERM (Kubernetes, SLURM at the time limit or on preemption) or
-SIGUSR1 (SLURM's `--signal=USR1@<seconds>`) makes the pretraining loop finish its step, save a checkpoint of it
-and exit with `PREEMPTED_EXIT_STATUS`, so that a requeued job resumes with `--resume_from_checkpoint latest`."""
+SIGUSR1 (SLURM's `--signal=USR1@<seconds>`) makes the pretraining loop, or train_classifier's Trainer
+(`StopTrainerOnRequest`), finish its step, save a checkpoint of it and exit with `PREEMPTED_EXIT_STATUS`, so that a
+requeued job resumes with `--resume_from_checkpoint latest`."""
 
 from __future__ import annotations
 
 import signal
 import threading
+from functools import partial
+
+from transformers import TrainerCallback
 
 from .host_sums import HostSums
 
@@ -54,3 +58,32 @@ def ignore_stop_signals(worker_id: int) -> None:
     process decides when to stop and ends its workers itself."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+
+
+class StopTrainerOnRequest(TrainerCallback):
+    """`StopRequests` for transformers' `Trainer`: when a stop is requested, the step that just ended is saved and
+    training ends, without the end-of-epoch evaluation and save that would otherwise follow the break."""
+
+    def __init__(self, stops: StopRequests):
+        self.stops = stops
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stops.should_stop():  # every process asks at every step: a collective
+            control.should_save = control.should_training_stop = True
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.stops.stopping:
+            control.should_save = control.should_evaluate = False
+        return control
+
+
+def ignoring_stop_signals(worker_init_fn=None):
+    """`worker_init_fn` (or nothing) preceded by `ignore_stop_signals`; picklable, for spawned workers."""
+    return partial(_ignore_stop_signals_then, worker_init_fn)
+
+
+def _ignore_stop_signals_then(worker_init_fn, worker_id: int) -> None:
+    ignore_stop_signals(worker_id)
+    if worker_init_fn is not None:
+        worker_init_fn(worker_id)

@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 
 import torch
+from accelerate.logging import get_logger
 from torch.utils.data import DataLoader
 from transformers import (
     AutoConfig,
@@ -34,6 +36,8 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 if __name__ == "__main__" and not __package__:  # run by path: `accelerate launch training/train_classifier.py ...`
     from specformers.training.run_by_path import run_as_module
@@ -48,6 +52,7 @@ from ..modeling.classification import classification_loss
 from ..modeling.modeling_ast import ASTForAudioClassification
 from ..modeling.modeling_utils import check_model_type
 from .arguments import DatasetArguments, FeatureArguments, ModelArguments
+from .checkpoints import PARTIAL, move_into_place, remove_old_checkpoints, resume_point
 from .classification_data import (
     MULTI_LABEL,
     SINGLE_LABEL,
@@ -59,11 +64,14 @@ from .classification_data import (
     readable_rows,
 )
 from .confusion_report import write_confusion_report
-from .data import CLIPS_BEFORE_JUDGING, check_unreadable_share, load_audio_dataset
+from .data import CLIPS_BEFORE_JUDGING, IndexedExamples, IndexedStream, check_unreadable_share, load_audio_dataset
 from .devices import run_on_cpu
+from .host_sums import HostSums
 from .metrics import make_compute_metrics
+from .preemption import PREEMPTED_EXIT_STATUS, StopRequests, StopTrainerOnRequest, ignoring_stop_signals
 
 FAMILY_KEYS = [f.key for f in FAMILIES]
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -105,6 +113,17 @@ class CheckDataAtEpochEnd(TrainerCallback):
         self.trainer.check_training_data(epoch_end=True)
 
 
+class SetCollatorEpoch(TrainerCallback):
+    """Tells the training collator the epoch before its batches are drawn (DataLoader workers start after it),
+    for its per-clip random draws."""
+
+    def __init__(self, collator: ClassificationCollator):
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.collator.epoch = int(state.epoch)  # whole at an epoch's start, also when resumed mid-epoch (rounded down)
+
+
 class StreamLoader(DataLoader):
     """A DataLoader over this process's share of a streamed split; `set_epoch` (which Trainer calls on its
     dataloader) reshuffles the stream."""
@@ -115,8 +134,9 @@ class StreamLoader(DataLoader):
 
 class ClassifierTrainer(Trainer):
     """`Trainer` that evaluates without augmentation, counts skipped clips in its logs, accepts batches whose clips
-    were all unreadable (and stops when too many are: `check_training_data`), and reads a streamed training split
-    as this process's share (already split by node)."""
+    were all unreadable (and stops when too many are: `check_training_data`), reads a streamed training split
+    as this process's share (already split by node), and writes each checkpoint whole or not at all
+    (`checkpoints.py`)."""
 
     def __init__(self, *args, eval_collator, skipped: dict[str, SkipCounter], streaming: bool, data_name: str,
                  max_skipped_fraction: float, **kwargs):
@@ -124,14 +144,54 @@ class ClassifierTrainer(Trainer):
         self.eval_collator, self.skipped, self.streaming = eval_collator, skipped, streaming
         self.data_name, self.max_skipped_fraction = data_name, max_skipped_fraction
         self.data_judged = False
+        self.writing_into = None  # while a checkpoint is written: the `.partial` folder that holds it
+        self.push_after_save = False
         self.add_callback(CheckDataAtEpochEnd(self))
 
     def get_train_dataloader(self) -> DataLoader:
         if not self.streaming:
-            return super().get_train_dataloader()
+            loader = super().get_train_dataloader()
+            loader.worker_init_fn = ignoring_stop_signals(loader.worker_init_fn)
+            return loader
         # accelerate's prepare would split the stream between processes a second time
         return StreamLoader(self.train_dataset, batch_size=self._train_batch_size, collate_fn=self.data_collator,
-                            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory)
+                            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory,
+                            worker_init_fn=ignoring_stop_signals())
+
+    def _get_output_dir(self, trial) -> str:
+        return self.writing_into or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Trainer's checkpoint written into `checkpoint-N.partial/` and moved to `checkpoint-N` once every
+        process has written its part; then `--save_total_limit` applied (the newest and the best one stay)."""
+        run_dir = super()._get_output_dir(trial)
+        final = os.path.join(run_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        partial = final + PARTIAL
+        if self.args.should_save and os.path.isdir(partial):  # left by a job killed while saving this step
+            shutil.rmtree(partial)
+        self.accelerator.wait_for_everyone()
+        self.writing_into = partial
+        try:
+            super()._save_checkpoint(model, trial)  # into partial/checkpoint-N
+        finally:
+            self.writing_into = None
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            written = os.path.join(partial, os.path.basename(final))
+            if self.state.best_model_checkpoint == written:  # this step is the best one: name its final place
+                self.state.best_model_checkpoint = final
+                self.state.save_to_json(os.path.join(written, TRAINER_STATE_NAME))
+            move_into_place(written, final)
+            os.rmdir(partial)
+            remove_old_checkpoints(run_dir, self.args.save_total_limit,
+                                   protected=[final, self.state.best_model_checkpoint])
+        if self.push_after_save:
+            self.push_after_save = False
+            super()._push_from_checkpoint(final)
+        self.accelerator.wait_for_everyone()
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        self.push_after_save = True  # from the checkpoint's final place, once it is there (`_save_checkpoint`)
 
     def get_eval_dataloader(self, eval_dataset=None) -> DataLoader:
         return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
@@ -212,6 +272,10 @@ def check_arguments(model_args, data_args, training_args) -> None:
                          f"({'|'.join(FAMILY_KEYS)}) to train from scratch.")
     if training_args.do_train and data_args.streaming and training_args.max_steps <= 0:
         raise ValueError("A streamed training split has no length: pass --max_steps.")
+    if training_args.do_train and training_args.dataloader_persistent_workers:
+        raise ValueError("--dataloader_persistent_workers cannot be used for training here: each clip's random "
+                         "window and augmentation are seeded by epoch, which workers kept from the first epoch do "
+                         "not see change. Leave it out (workers then start again each epoch).")
 
 
 def load_split(data_args, split: str, streaming: bool, max_samples: int | None):
@@ -314,13 +378,16 @@ def main(argv=None):
         if not data_args.streaming:
             encoder.check(dataset, label_column)
         collators[split] = ClassificationCollator(extractor, encoder, data_args.audio_column_name, label_column,
-                                                  skipped[split], augment)
+                                                  skipped[split], augment, seed=training_args.seed,
+                                                  process=training_args.process_index)
     if train_dataset is not None and data_args.streaming:
         from datasets.distributed import split_dataset_by_node
 
-        train_dataset = split_dataset_by_node(train_dataset.shuffle(seed=training_args.seed,
-                                                                    buffer_size=data_args.shuffle_buffer_size),
-                                              rank=training_args.process_index, world_size=training_args.world_size)
+        train_dataset = IndexedStream(split_dataset_by_node(
+            train_dataset.shuffle(seed=training_args.seed, buffer_size=data_args.shuffle_buffer_size),
+            rank=training_args.process_index, world_size=training_args.world_size))
+    elif train_dataset is not None:
+        train_dataset = IndexedExamples(train_dataset)  # the training collator seeds each clip by its index
 
     trainer = ClassifierTrainer(
         model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
@@ -328,10 +395,19 @@ def main(argv=None):
         processing_class=extractor, compute_metrics=make_compute_metrics(problem_type), skipped=skipped,
         streaming=data_args.streaming, max_skipped_fraction=data_args.max_skipped_fraction,
         data_name=f"`{data_args.dataset_name}` ({data_args.train_split_name} split)")
+    if "train" in collators:
+        trainer.add_callback(SetCollatorEpoch(collators["train"]))
 
     all_metrics = {}
     if training_args.do_train:
-        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        checkpoint = resume_point(training_args.output_dir, training_args.resume_from_checkpoint)
+        with StopRequests(HostSums(trainer.accelerator)) as stops:
+            trainer.add_callback(StopTrainerOnRequest(stops))
+            result = trainer.train(resume_from_checkpoint=checkpoint)
+        if stops.stopping:
+            logger.warning(f"Stopped by {stops.describe()} at step {trainer.state.global_step}, checkpointed; "
+                           "resume with --resume_from_checkpoint latest.")
+            raise SystemExit(PREEMPTED_EXIT_STATUS)
         trainer.save_model()
         metrics = {**result.metrics, "train_skipped_clips": trainer.total_skipped("train")}
         trainer.log_metrics("train", metrics)

@@ -21,6 +21,7 @@ from transformers import AutoModelForAudioClassification
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline, ffmpeg_read
 
+from .feature_extraction.audio_input import decode_audio_value, is_encoded_audio
 from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 from .modeling.modeling_utils import SpecformersPreTrainedModel
 
@@ -30,8 +31,9 @@ _TRANSFORMERS_AST_EXTRACTOR_MODULE = ("transformers.models.audio_spectrogram_tra
 
 class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline):
     """Audio classification; inputs as for transformers' pipeline: a file path (str or Path) or URL, bytes, an
-    array or tensor at the extractor's rate, `{"array"|"raw": ..., "sampling_rate": ...}`, or a torchcodec
-    `AudioDecoder`."""
+    array or tensor at the extractor's rate, `{"array"|"raw": ..., "sampling_rate": ...}`, an undecoded
+    `{"bytes", "path"}` dict, or a torchcodec `AudioDecoder` (datasets' audio). `chunk_length_s` is refused:
+    long clips go through `classify_long_audio`."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -47,6 +49,16 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline):
     def check_model_type(self, supported_models):
         if not self._handles_audio():
             super().check_model_type(supported_models)
+
+    def _sanitize_parameters(self, top_k=None, function_to_apply=None, **kwargs):
+        chunking = sorted(name for name in ("chunk_length_s", "stride_length_s") if name in kwargs)
+        if chunking and self._handles_audio():  # transformers' classification pipeline would ignore them
+            raise ValueError(
+                f"{', '.join(chunking)}: the audio-classification pipeline scores one window of "
+                f"{self.feature_extractor.window_samples / self.feature_extractor.sampling_rate:g} s (the model's "
+                "input) and does not chunk. To classify a longer clip window by window, use "
+                "specformers.classify_long_audio(classifier, audio, hop_seconds=...).")
+        return super()._sanitize_parameters(top_k=top_k, function_to_apply=function_to_apply, **kwargs)
 
     def preprocess(self, inputs):
         if not self._handles_audio():
@@ -77,10 +89,8 @@ def read_pipeline_input(inputs, default_rate: int) -> tuple[np.ndarray | torch.T
             return audio, rate
         except soundfile.LibsndfileError:  # a format libsndfile cannot read: let ffmpeg try
             return ffmpeg_read(inputs, default_rate), default_rate
-    torchcodec = sys.modules.get("torchcodec")
-    if torchcodec is not None and isinstance(inputs, torchcodec.decoders.AudioDecoder):
-        samples = inputs.get_all_samples()
-        return samples.data, samples.sample_rate
+    if is_encoded_audio(inputs) and not isinstance(inputs, (str, bytes)):  # {"bytes", "path"} dicts, decoders
+        return decode_audio_value(inputs)
     if isinstance(inputs, dict):
         if "sampling_rate" not in inputs or not ("raw" in inputs or "array" in inputs):
             raise ValueError("A dict input needs a 'raw' or 'array' key with the samples and a 'sampling_rate' "
@@ -90,7 +100,8 @@ def read_pipeline_input(inputs, default_rate: int) -> tuple[np.ndarray | torch.T
     if isinstance(inputs, (np.ndarray, torch.Tensor)):
         return inputs, default_rate
     raise TypeError(f"Unsupported pipeline input of type {type(inputs).__name__}: pass a file path, bytes, an "
-                    "array or tensor, or {'array': ..., 'sampling_rate': ...}.")
+                    "array or tensor, {'array': ..., 'sampling_rate': ...}, {'bytes': ..., 'path': ...} or an "
+                    "AudioDecoder.")
 
 
 def register_pipeline() -> None:

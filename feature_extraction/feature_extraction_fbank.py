@@ -12,6 +12,8 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import PaddingStrategy, logging
 
+from .audio_input import AudioDecodeError, decode_audio_value, is_encoded_audio
+
 logger = logging.get_logger(__name__)
 
 # (norm_mean, norm_std, target_frames) of the AST/ASiT recipes. `asit` keeps the shared 16 kHz extractor;
@@ -310,11 +312,13 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
 
         Args:
             raw_speech: one clip (1-D array, tensor or list of numbers), a batch (2-D array/tensor of mono clips,
-                or a list of clips), or `datasets`-style dicts `{"array": ..., "sampling_rate": ...}`. An item of
-                a list may be 2-D (multi-channel, channels-first or channels-last); it is mixed down to mono.
-                Integer PCM is scaled to [-1, 1].
-            sampling_rate: rate of `raw_speech` (dict items carry their own). Other rates than the extractor's
-                are resampled with soxr, unless `resample=False`.
+                or a list of clips), or `datasets`-style dicts `{"array": ..., "sampling_rate": ...}`; also audio
+                still to decode, alone or in a list: torchcodec `AudioDecoder`s (what `ds[i]["audio"]` is with
+                datasets >= 4), undecoded `{"bytes", "path"}` dicts, file paths and bytes. An item of a list may
+                be 2-D (multi-channel, channels-first or channels-last); it is mixed down to mono. Integer PCM is
+                scaled to [-1, 1].
+            sampling_rate: rate of `raw_speech` (dicts and decoded files carry their own). Other rates than the
+                extractor's are resampled with soxr, unless `resample=False`.
             return_tensors: "pt" (torch, on the compute device), "np", or None (a list of numpy arrays).
             padding: as in transformers, in frames: `"max_length"` (default: every clip padded to `max_length`),
                 `True` / `"longest"` (to the longest clip of the batch) or `False` / `"do_not_pad"`.
@@ -456,9 +460,10 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
                                     include_padding: bool = True) -> dict[str, float]:
         """Mean and standard deviation of the unnormalised features of a corpus, for `norm_mean` / `norm_std`.
 
-        `audio` yields clips in any form `__call__` accepts for one item (arrays or `{"array", "sampling_rate"}`
-        dicts, e.g. a `datasets` audio column). Statistics are exact (float64 sums over every value); with
-        `include_padding` (the AST recipe) the padded frames of short clips count as the model sees them.
+        `audio` yields clips in any form `__call__` accepts for one item (arrays, `{"array", "sampling_rate"}`
+        dicts, `AudioDecoder`s, paths: e.g. `ds["audio"]`, a `datasets` audio column). Statistics are exact
+        (float64 sums over every value); with `include_padding` (the AST recipe) the padded frames of short clips
+        count as the model sees them.
         Returns `{"norm_mean": ..., "norm_std": ...}`, ready for `SpectrogramFeatureExtractor(**stats)`.
         """
         total = total_sq = count = 0.0
@@ -517,6 +522,8 @@ def _is_number(x) -> bool:
 
 def _split_batch(raw_speech, sampling_rate: int | None) -> list[tuple[object, int | None]]:
     """Input of `__call__` -> list of (one clip, its sampling rate)."""
+    if is_encoded_audio(raw_speech):
+        return [_decoded(raw_speech, 0)]
     if isinstance(raw_speech, dict):
         return [_from_audio_dict(raw_speech, 0)]
     if isinstance(raw_speech, (np.ndarray, torch.Tensor)):
@@ -532,9 +539,19 @@ def _split_batch(raw_speech, sampling_rate: int | None) -> list[tuple[object, in
             raise ValueError("Got an empty list: no audio to featurise.")
         if all(_is_number(x) for x in raw_speech):
             return [(raw_speech, sampling_rate)]
-        return [_from_audio_dict(x, i) if isinstance(x, dict) else (x, sampling_rate) for i, x in enumerate(raw_speech)]
+        return [_decoded(x, i) if is_encoded_audio(x) else _from_audio_dict(x, i) if isinstance(x, dict)
+                else (x, sampling_rate) for i, x in enumerate(raw_speech)]
     raise ValueError(f"Unsupported audio input of type {type(raw_speech).__name__}; pass numpy arrays, torch tensors, "
-                     "lists of numbers, or {'array', 'sampling_rate'} dicts.")
+                     "lists of numbers, {'array', 'sampling_rate'} dicts, file paths, bytes, {'bytes', 'path'} dicts "
+                     "or torchcodec AudioDecoders (datasets' audio), or a list of them.")
+
+
+def _decoded(value, index: int) -> tuple[np.ndarray, int]:
+    """An undecoded clip (path, bytes, `{"bytes", "path"}`, AudioDecoder) -> (samples, their sampling rate)."""
+    try:
+        return decode_audio_value(value)
+    except AudioDecodeError as err:
+        raise ValueError(f"Audio item {index} cannot be read: {err}.") from err
 
 
 def _from_audio_dict(item: dict, index: int) -> tuple[object, int]:

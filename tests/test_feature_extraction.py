@@ -224,12 +224,13 @@ def test_other_sampling_rates_are_resampled():
         ([np.zeros((2, 2, 1000), dtype=np.float32)], "item 0 has shape"),
         (np.ones(1000, dtype=bool), "unsupported dtype bool"),
         (np.ones(1000, dtype=np.complex64), "unsupported dtype complex64"),
-        (["a", "b"], "unsupported dtype"),
+        (["a", "b"], "item 0 cannot be read: cannot decode a: .*No such file"),  # strings are paths
         ([noisy_tone(1000), [0.1, [0.2, 0.3]]], "item 1"),
         (noisy_tone(399), "399 samples, shorter than one 25 ms frame"),
         (noisy_tone(16000)[:, None], "pass it inside a list"),
         ([], "empty list"),
-        ("clip.wav", "Unsupported audio input"),
+        ("clip.wav", "item 0 cannot be read: cannot decode clip.wav"),
+        (12.5, "Unsupported audio input of type float"),
         ({"audio": noisy_tone()}, "without 'array' and 'sampling_rate'"),
     ],
 )

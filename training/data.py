@@ -4,19 +4,16 @@ augmentation."""
 
 from __future__ import annotations
 
-import io
 import os
+from functools import partial
 
 import numpy as np
-import soundfile
 import torch
-from datasets import Audio, IterableDataset, load_dataset
+from datasets import Audio, IterableDataset, Value, load_dataset
 from datasets.distributed import split_dataset_by_node
 from datasets.exceptions import DatasetGenerationError
 
-
-class AudioDecodeError(ValueError):
-    """An example whose audio cannot be read; training skips and counts it."""
+from ..feature_extraction.audio_input import AudioDecodeError, decode_audio_value  # noqa: F401 (also used from here)
 
 
 def load_audio_dataset(name: str, config_name: str | None, split: str, audio_column: str, streaming: bool = False,
@@ -25,7 +22,8 @@ def load_audio_dataset(name: str, config_name: str | None, split: str, audio_col
     corrupt file can be skipped instead of stopping the run).
 
     `name` is a Hub id or a local folder (audiofolder with or without metadata.csv, parquet files, webdataset
-    `.tar` shards). Streaming datasets are split between processes with `split_dataset_by_node`.
+    `.tar` shards, CSV / JSON files whose audio column holds file paths, relative to the folder or absolute).
+    Streaming datasets are split between processes with `split_dataset_by_node`.
     """
     try:
         dataset = load_dataset(name, config_name, split=split, streaming=streaming)
@@ -42,6 +40,9 @@ def load_audio_dataset(name: str, config_name: str | None, split: str, audio_col
                          f"{columns}. Pass the audio column with --audio_column_name.")
     if columns is not None and isinstance(dataset.features[audio_column], Audio):
         dataset = dataset.cast_column(audio_column, Audio(decode=False))
+    elif os.path.isdir(name) and (columns is None or _is_text(dataset.features[audio_column])):
+        # file paths (CSV / JSON metadata, AST's data files): relative ones are read from the dataset's folder
+        dataset = dataset.map(partial(_paths_beside, name, audio_column))
     if isinstance(dataset, IterableDataset):
         if num_processes > 1:
             dataset = split_dataset_by_node(dataset, rank=process_index, world_size=num_processes)
@@ -50,53 +51,17 @@ def load_audio_dataset(name: str, config_name: str | None, split: str, audio_col
     return dataset
 
 
-def _read_bytes(path: str) -> bytes:
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            return f.read()
-    from datasets.utils.file_utils import xopen  # remote (hf://, https://) paths of streamed datasets
-
-    with xopen(path, "rb") as f:
-        return f.read()
+def _is_text(feature) -> bool:
+    return isinstance(feature, Value) and feature.dtype in ("string", "large_string")
 
 
-def decode_audio_value(value) -> tuple[np.ndarray, int]:
-    """An audio column value -> (float32 samples, `(samples,)` or `(samples, channels)`; sampling rate).
-
-    Accepts undecoded `{"bytes", "path"}` dicts, raw bytes, decoded `{"array", "sampling_rate"}` dicts and
-    torchcodec decoders. Files are read with soundfile, and with torchcodec for formats libsndfile lacks.
-    Raises `AudioDecodeError` for anything unreadable.
-    """
-    if isinstance(value, dict) and "array" in value:
-        return np.asarray(value["array"], dtype=np.float32), int(value["sampling_rate"])
-    if hasattr(value, "get_all_samples"):  # a torchcodec AudioDecoder
-        samples = value.get_all_samples()
-        return samples.data.numpy().T, int(samples.sample_rate)
-    data = value.get("bytes") if isinstance(value, dict) else value
-    path = value.get("path") if isinstance(value, dict) else None
-    try:
-        if data is None and path is not None:
-            data = _read_bytes(path)
-        if not isinstance(data, (bytes, bytearray)):
-            raise AudioDecodeError(f"no audio bytes or readable path in {type(value).__name__} value")
-        try:
-            audio, rate = soundfile.read(io.BytesIO(data), dtype="float32")
-        except soundfile.LibsndfileError:
-            audio, rate = _decode_with_torchcodec(data)
-    except AudioDecodeError:
-        raise
-    except Exception as err:  # any reader error means the same thing here: this clip is unusable
-        raise AudioDecodeError(f"cannot decode {path or 'audio bytes'}: {err}") from err
-    if audio.size == 0:
-        raise AudioDecodeError(f"{path or 'audio'} has no samples")
-    return audio, int(rate)
-
-
-def _decode_with_torchcodec(data: bytes) -> tuple[np.ndarray, int]:
-    from torchcodec.decoders import AudioDecoder
-
-    samples = AudioDecoder(data).get_all_samples()
-    return samples.data.numpy().T, int(samples.sample_rate)
+def _paths_beside(folder: str, audio_column: str, example: dict) -> dict:
+    """The example's audio path relative to `folder` when it is a relative path that does not exist as given (a
+    stream's columns are unknown beforehand: anything else passes unchanged)."""
+    path = example.get(audio_column)
+    if not isinstance(path, str) or not path or os.path.isabs(path) or "://" in path or os.path.exists(path):
+        return {}
+    return {audio_column: os.path.join(folder, path)}
 
 
 class IndexedExamples(torch.utils.data.Dataset):

@@ -226,6 +226,22 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
     def to_dict(self):
         return {k: v for k, v in super().to_dict().items() if not k.startswith("_")}
 
+    def to_transformers(self):
+        """The same features from transformers' own `ASTFeatureExtractor` (Kaldi fbank at 16 kHz: 25 ms frames
+        every 10 ms, pre-emphasis 0.97, mel filters from 20 Hz to 8 kHz, zero-padded frames), with this extractor's
+        `num_mel_bins`, length and statistics; a ValueError names the settings it cannot take. Its features agree
+        with these to about 1e-3 (float32 here, float64 there). It does not resample: give it 16 kHz audio."""
+        fixed = {"sampling_rate": 16000, "frame_length_ms": 25.0, "frame_shift_ms": 10.0, "preemphasis": 0.97,
+                 "low_freq": 20.0, "mel_high_freq": 8000.0, "padding_value": 0.0}
+        different = {name: getattr(self, name) for name, value in fixed.items() if getattr(self, name) != value}
+        if different:
+            raise ValueError(f"transformers' ASTFeatureExtractor computes {fixed}; this extractor has {different}.")
+        from transformers import ASTFeatureExtractor
+
+        return ASTFeatureExtractor(num_mel_bins=self.num_mel_bins, max_length=self.target_frames,
+                                   mean=self.norm_mean, std=self.norm_std, do_normalize=self.do_normalize,
+                                   return_attention_mask=self.return_attention_mask)
+
     # ------------------------------------------------------------------ features
 
     @torch.no_grad()

@@ -1,5 +1,6 @@
 """Weight conversions into the specformers spectrogram ViT: transformers' AST checkpoints (v4 and v5 naming),
-timm ViT/DeiT ImageNet weights, and the original AST repository's `.pth` files."""
+timm ViT/DeiT ImageNet weights, and the original AST repository's `.pth` files; and back out to transformers' own
+AST (`transformers_ast_config_kwargs`, `to_transformers_ast_state_dict`)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,57 @@ def convert_transformers_ast_state_dict(state_dict: dict[str, torch.Tensor]) -> 
     cls_token = converted.pop("vit.embeddings.cls_token")
     distillation_token = converted.pop("vit.embeddings.distillation_token")
     converted["vit.embeddings.prefix_tokens"] = torch.cat([cls_token, distillation_token], dim=1)
+    return converted
+
+
+# ---------------------------------------------------------------- back to transformers' AST
+
+# ours -> transformers' in-memory (v5) names, applied to keys without the model prefix; q/k/v and the prefix tokens
+# are split apart in `to_transformers_ast_state_dict`.
+_TO_TRANSFORMERS_RENAMES = [
+    (r"^embeddings\.patch_embeddings\.", "embeddings.patch_embeddings.projection."),
+    (r"^encoder\.layers\.(\d+)\.attention\.proj\.", r"layers.\1.attention.o_proj."),
+    (r"^encoder\.layers\.(\d+)\.", r"layers.\1."),
+]
+_OUR_QKV = re.compile(r"^encoder\.layers\.(\d+)\.attention\.qkv\.(weight|bias)$")
+
+# What transformers' AST cannot represent: (config field, the value it has there).
+_TRANSFORMERS_AST_FIXED = {"num_prefix_tokens": 2, "token_order": "frequency_major", "pooling": "prefix"}
+
+
+def transformers_ast_config_kwargs(config) -> dict:
+    """A specformers `ASTConfig` -> keyword arguments of transformers' `ASTConfig` (same architecture), or a
+    ValueError naming what transformers' AST cannot represent."""
+    different = {name: getattr(config, name) for name, value in _TRANSFORMERS_AST_FIXED.items()
+                 if getattr(config, name) != value}
+    if different:
+        raise ValueError(f"transformers' AST has cls + distillation tokens, frequency-major patches and the mean of "
+                         f"the two tokens as pooled output; this config has {different}. Only such ASTs convert.")
+    copied = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+              "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps",
+              "qkv_bias", "patch_size", "num_mel_bins", "id2label", "label2id", "problem_type"]
+    kwargs = {key: getattr(config, key) for key in copied}
+    kwargs.update(frequency_stride=config.patch_stride[0], time_stride=config.patch_stride[1],
+                  max_length=config.target_frames)
+    return kwargs
+
+
+def to_transformers_ast_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights of a specformers AST encoder (`ASTModel`, or a classifier's `.vit`) -> those of transformers'
+    `ASTModel` (its in-memory names)."""
+    converted = {}
+    for key, value in state_dict.items():
+        match = _OUR_QKV.match(key)
+        if match:
+            layer, kind = match.groups()
+            for name, part in zip("qkv", value.chunk(3)):
+                converted[f"layers.{layer}.attention.{name}_proj.{kind}"] = part
+        elif key == "embeddings.prefix_tokens":
+            converted["embeddings.cls_token"], converted["embeddings.distillation_token"] = value[:, :1], value[:, 1:]
+        else:
+            for pattern, replacement in _TO_TRANSFORMERS_RENAMES:
+                key = re.sub(pattern, replacement, key)
+            converted[key] = value
     return converted
 
 

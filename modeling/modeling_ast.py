@@ -13,6 +13,8 @@ from .ast_conversion import (
     convert_original_ast_state_dict,
     convert_timm_vit_state_dict,
     convert_transformers_ast_state_dict,
+    to_transformers_ast_state_dict,
+    transformers_ast_config_kwargs,
 )
 from .modeling_utils import HUB_KWARGS, load_checkpoint_tensors, load_state_dict_file, timm_weights
 from .spectrogram_vit import SpectrogramViTForAudioClassification, SpectrogramViTModel
@@ -21,7 +23,33 @@ logger = logging.get_logger(__name__)
 
 
 class ASTConversionMixin:
-    """`from_pretrained` that also reads transformers' AST checkpoints, plus `from_timm` and `from_original_ast`."""
+    """`from_pretrained` that also reads transformers' AST checkpoints, plus `from_timm` and `from_original_ast`,
+    and `to_transformers` back to transformers' own AST."""
+
+    transformers_class_name: str  # the same model in transformers
+
+    def to_transformers(self):
+        """This model as transformers' own AST (`transformers.ASTModel` / `ASTForAudioClassification`, model type
+        `audio-spectrogram-transformer`): the same weights and logits, on this model's device and dtype and in its
+        train/eval mode. Loading and saving it needs no specformers (and no remote code), which is what Optimum's
+        ONNX export, the Hub's widgets and transformers.js take.
+
+        transformers' AST has cls + distillation tokens, frequency-major patches and the mean of the two tokens as
+        pooled output: other `num_prefix_tokens`, `token_order` or `pooling` are a ValueError. It has no stochastic
+        depth (`drop_path_rate` is dropped, with a warning: the same inference, another fine-tuning) and takes
+        exactly `max_length` (= `target_frames`) frames, where specformers adapts its position grid to any length.
+        """
+        import transformers
+
+        kwargs = transformers_ast_config_kwargs(self.config)
+        if self.config.drop_path_rate:
+            logger.warning(f"transformers' AST has no stochastic depth: drop_path_rate={self.config.drop_path_rate} "
+                           "is left out (inference is the same).")
+        native = getattr(transformers, self.transformers_class_name)(transformers.ASTConfig(**kwargs))
+        native.base_model.load_state_dict(to_transformers_ast_state_dict(self.base_model.state_dict()))
+        if hasattr(self, "classifier"):
+            native.classifier.load_state_dict(self.classifier.state_dict())
+        return native.to(device=self.device, dtype=self.dtype).train(self.training)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
@@ -87,6 +115,7 @@ class ASTModel(ASTConversionMixin, SpectrogramViTModel):
     cls and distillation tokens as `pooler_output`."""
 
     config_class = ASTConfig
+    transformers_class_name = "ASTModel"
     _no_weight_decay_keys = ("prefix_tokens", "position_embeddings")  # timm's ViT/DeiT recipe
 
 
@@ -94,4 +123,5 @@ class ASTForAudioClassification(ASTConversionMixin, SpectrogramViTForAudioClassi
     """AST with a LayerNorm + Linear head on the pooled output (single- or multi-label via `problem_type`)."""
 
     config_class = ASTConfig
+    transformers_class_name = "ASTForAudioClassification"
     _no_weight_decay_keys = ("prefix_tokens", "position_embeddings")

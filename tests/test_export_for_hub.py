@@ -33,8 +33,8 @@ MODELS = {
     "asit": lambda: ASiTForAudioClassification(ASiTConfig.from_preset("asit-tiny", id2label=LABELS)),
 }
 
-# Runs in a fresh interpreter where `import specformers` fails: only the exported folders are available.
-LOAD_WITHOUT_SPECFORMERS = textwrap.dedent("""
+# The start of a script for a fresh interpreter in which `import specformers` fails.
+HIDE_SPECFORMERS = textwrap.dedent("""
     import json, sys
     import numpy as np
     import torch
@@ -50,6 +50,10 @@ LOAD_WITHOUT_SPECFORMERS = textwrap.dedent("""
         pass
     else:
         raise SystemExit("specformers is importable: the test would prove nothing")
+""")
+
+# Only the exported folders are available.
+LOAD_WITHOUT_SPECFORMERS = HIDE_SPECFORMERS + textwrap.dedent("""
 
     from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification,
                               pipeline)

@@ -11,6 +11,7 @@ import pytest
 import torch
 import transformers
 from audio_helpers import chirp, noisy_tone
+from test_export_for_hub import HIDE_SPECFORMERS
 
 from specformers import ASTConfig, ASTForAudioClassification, ASTModel, SpectrogramFeatureExtractor
 from specformers.export_transformers import export_transformers
@@ -71,16 +72,7 @@ def test_transformers_extractor_gives_the_same_features():
 
 
 # Runs in a fresh interpreter where `import specformers` fails.
-LOAD_WITH_PLAIN_TRANSFORMERS = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import torch
-
-    class HideSpecformers:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "specformers":
-                raise ImportError("specformers is hidden from this interpreter")
-    sys.meta_path.insert(0, HideSpecformers())
+LOAD_WITH_PLAIN_TRANSFORMERS = HIDE_SPECFORMERS + textwrap.dedent("""
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
     folder, features_path, audio_path = sys.argv[1:]

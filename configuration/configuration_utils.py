@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 
 from transformers import PretrainedConfig
 
@@ -75,15 +76,39 @@ def config_fields(config_class) -> set[str]:
     return set(config_class().to_dict()) - set(PretrainedConfig().to_dict())
 
 
-def config_from_preset(config_class, preset: str | None, overrides: str | dict | None):
-    """`config_class.from_preset(preset)` (or its defaults) with overrides (`"k=v,..."` or a dict), rejecting
-    unknown fields."""
+def config_from_preset(config_class, preset: str | None, overrides: str | dict | None, **hub_kwargs):
+    """The config named by `--config_name` (a preset of `config_class`, a folder or `config.json` path, or a Hub
+    id; None: the class defaults) with overrides (`"k=v,..."` or a dict), rejecting unknown fields and configs of
+    another model type. `hub_kwargs` (cache_dir, revision, token) reach `from_pretrained`."""
     values = overrides if isinstance(overrides, dict) else parse_config_overrides(overrides)
     known = config_fields(config_class) | {"num_labels"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"Unknown {config_class.__name__} field(s) in --config_overrides: {unknown}. "
                          f"Fields: {sorted(known - {'num_labels'})}.")
-    config = config_class.from_preset(preset, **values) if preset else config_class(**values)
+    if not preset:
+        config = config_class(**values)
+    elif preset in config_class.presets:
+        config = config_class.from_preset(preset, **values)
+    else:
+        config = config_class.from_dict(saved_config_dict(config_class, preset, **hub_kwargs), **values)
     config.validate_fields()  # fail before any data is loaded
     return config
+
+
+def saved_config_dict(config_class, name: str, **hub_kwargs) -> dict:
+    """The config dict of a folder, a `config.json` path or a Hub id (`owner/name`) that `config_class` can take.
+    A bare name that is no local path is taken for a misspelt preset, without asking the Hub."""
+    if "/" not in name and not os.path.exists(name):
+        raise ValueError(f"Unknown {config_class.__name__} preset {name!r}; choose one of "
+                         f"{sorted(config_class.presets)}, or give a config folder, config.json or Hub id.")
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(name, **hub_kwargs)
+    except OSError as error:
+        raise ValueError(f"--config_name {name!r} is not a {config_class.__name__} preset "
+                         f"({', '.join(config_class.presets)}) and could not be read as a config folder, config.json "
+                         f"or Hub id: {error}") from None
+    if config_dict.get("model_type") != config_class.model_type:
+        raise ValueError(f"--config_name {name!r} holds a {config_dict.get('model_type')!r} config, not a "
+                         f"{config_class.model_type!r} one.")
+    return config_dict

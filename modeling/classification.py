@@ -67,9 +67,11 @@ def problem_type_of(config, labels: torch.Tensor) -> str:
     return "multi_label_classification"
 
 
-def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> torch.Tensor:
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config, label_smoothing: float = 0.0
+                        ) -> torch.Tensor:
     """Loss of `(batch, num_labels)` logits: MSE (regression), cross-entropy (single-label; class indices or
-    `(batch, num_labels)` soft targets such as mixup's) or binary cross-entropy (multi-label)."""
+    `(batch, num_labels)` soft targets such as mixup's, either smoothed by `label_smoothing`) or binary
+    cross-entropy (multi-label)."""
     problem_type = problem_type_of(config, labels)
     labels = labels.to(logits.device)
     if problem_type == "regression":
@@ -78,8 +80,8 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> t
         return F.mse_loss(logits.float(), labels.float())
     if problem_type == "single_label_classification":
         if labels.is_floating_point() and labels.shape == logits.shape:
-            return F.cross_entropy(logits.float(), labels.float())
-        return F.cross_entropy(logits.float(), labels.long().view(-1))
+            return F.cross_entropy(logits.float(), labels.float(), label_smoothing=label_smoothing)
+        return F.cross_entropy(logits.float(), labels.long().view(-1), label_smoothing=label_smoothing)
     if problem_type == "multi_label_classification":
         if labels.shape != logits.shape:
             raise ValueError(f"Multi-label targets must have the logits' shape {tuple(logits.shape)}; "

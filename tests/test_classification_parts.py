@@ -211,3 +211,17 @@ def test_plot_losses_reads_both_log_kinds_and_explains_a_wrong_folder(tmp_path):
     assert (tmp_path / "clf" / "curves.png").stat().st_size > 5_000
     with pytest.raises(FileNotFoundError, match="neither train_log.jsonl"):
         read_log(tmp_path)
+
+
+def test_label_smoothing_of_class_indices_and_soft_targets():
+    from types import SimpleNamespace
+
+    from specformers.modeling.classification import classification_loss
+
+    config = SimpleNamespace(problem_type="single_label_classification", num_labels=3)
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.0, 1.0]])
+    for targets, dense in ((torch.tensor([0, 2]), torch.eye(3)[[0, 2]]), (soft, soft)):
+        smoothed = dense * 0.9 + 0.1 / 3
+        expected = -(smoothed * logits.log_softmax(-1)).sum(-1).mean()
+        torch.testing.assert_close(classification_loss(logits, targets, config, label_smoothing=0.1), expected)

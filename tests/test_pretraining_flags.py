@@ -1,6 +1,8 @@
 """The pretraining scripts' run-level flags: --gradient_checkpointing (same losses, blocks recomputed),
 --torch_compile (same losses, the model compiled), --report_to with --tracker_project_name, and --log_level."""
 
+import ast
+import json
 import logging
 import struct
 
@@ -110,3 +112,19 @@ def test_log_level(corpus, tmp_path, caplog, restore_verbosity):
                 and r.levelno < logging.WARNING]
     with pytest.raises(ValueError, match="--log_level must be one of"):
         run_main(pretrain_asit.main, *argv, "--output_dir", tmp_path / "x", "--log_level", "loud")
+
+
+def test_arguments_from_a_json_file_and_a_config_folder(corpus, tmp_path):
+    """As with transformers' examples: a JSON file as the only argument; --config_name a saved config's folder."""
+    from specformers import ASiTConfig
+
+    ASiTConfig.from_preset("asit-tiny", num_hidden_layers=1).save_pretrained(tmp_path / "config")
+    values = {key.lstrip("-"): ast.literal_eval(value) for key, value in zip(TINY[::2], TINY[1::2])
+              if key != "--config_name"}  # TINY's numbers, typed as JSON has them
+    values.update(dataset_name=str(corpus), output_dir=str(tmp_path / "out"), max_steps=1,
+                  config_name=str(tmp_path / "config"))
+    (tmp_path / "args.json").write_text(json.dumps(values))
+    state = run_main(pretrain_asit.main, tmp_path / "args.json")
+    assert state.step == 1
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert saved["num_hidden_layers"] == 1 and saved["target_frames"] == 96

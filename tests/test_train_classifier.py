@@ -264,3 +264,62 @@ def test_two_processes(launcher, tones, tmp_path):
     report = json.loads((out / "eval_per_class.json").read_text())
     assert {name: row["support"] for name, row in report["per_class"].items()} == {kind: 2 for kind in KINDS}
     assert AutoModelForAudioClassification.from_pretrained(out).config.num_labels == 3
+
+
+def test_arguments_from_a_json_or_yaml_file(tones, tmp_path):
+    values = {"dataset_name": str(tones), "model_type": "ast", "config_name": "ast-tiny", "do_train": True,
+              "max_steps": 1, "per_device_train_batch_size": 6, "target_frames": 48,
+              "feature_extractor_preset": "speech_commands", "report_to": "none", "save_strategy": "no"}
+    for name, text in (("args.json", json.dumps({**values, "output_dir": str(tmp_path / "j")})),
+                       ("args.yaml", yaml.safe_dump({**values, "output_dir": str(tmp_path / "y")}))):
+        (tmp_path / name).write_text(text)
+        run_main(train_classifier.main, tmp_path / name)
+    assert (tmp_path / "j" / "model.safetensors").exists() and (tmp_path / "y" / "model.safetensors").exists()
+    (tmp_path / "bad.json").write_text(json.dumps({**values, "output_dir": "x", "no_such_argument": 1}))
+    with pytest.raises(ValueError, match="no_such_argument"):
+        run_main(train_classifier.main, tmp_path / "bad.json")
+
+
+def test_config_name_takes_a_folder_and_a_bad_one_fails_before_the_data(tones, tmp_path):
+    ASTConfig.from_preset("ast-tiny", hidden_size=32, num_attention_heads=4).save_pretrained(tmp_path / "config")
+    classify("--dataset_name", tones, "--output_dir", tmp_path / "out", "--model_type", "ast", "--config_name",
+             tmp_path / "config", "--config_overrides", "num_hidden_layers=1", "--do_train", "--max_steps", 1)
+    trained = AutoModelForAudioClassification.from_pretrained(tmp_path / "out").config
+    assert (trained.hidden_size, trained.num_attention_heads, trained.num_hidden_layers) == (32, 4, 1)
+    missing = tmp_path / "no-data-here"  # the config is read first: its error comes before the data's
+    with pytest.raises(ValueError, match="Unknown ASTConfig preset 'ast-tinny'; choose one of"):
+        classify("--dataset_name", missing, "--output_dir", tmp_path / "x", "--model_type", "ast", "--config_name",
+                 "ast-tinny", "--do_train")
+    with pytest.raises(ValueError, match="holds a 'specformers-ast' config, not a 'specformers-mast' one"):
+        classify("--dataset_name", missing, "--output_dir", tmp_path / "x", "--model_type", "mast", "--config_name",
+                 tmp_path / "config", "--do_train")
+    help_text = train_classifier.argument_parser().format_help()
+    for preset in ("ast-tiny", "mast-small-ast-stem", "asit-32k"):
+        assert preset in help_text
+
+
+def test_train_val_split_and_random_subsets(tones, tmp_path):
+    """An audiofolder with train/ only evaluates on a share of it; --max_train_samples draws clips at random (the
+    first 6 of this sorted folder are all 'noise')."""
+    data = tmp_path / "data"
+    shutil.copytree(tones / "train", data / "train")
+    results = classify("--dataset_name", data, "--output_dir", tmp_path / "out", *SCRATCH["ast"], "--do_train",
+                       "--do_eval", "--max_steps", 1, "--train_val_split", 0.25)
+    report = json.loads((tmp_path / "out" / "eval_per_class.json").read_text())
+    assert sum(row["support"] for row in report["per_class"].values()) + results["eval_skipped_clips"] == 5  # 20 / 4
+    classify("--dataset_name", data, "--output_dir", tmp_path / "few", *SCRATCH["ast"], "--do_train",
+             "--max_steps", 1, "--max_train_samples", 6)
+    labels = AutoModelForAudioClassification.from_pretrained(tmp_path / "few").config.id2label.values()
+    assert len(labels) >= 2
+    with pytest.raises(ValueError, match="--train_val_split must be between 0 and 1"):
+        classify("--dataset_name", data, "--output_dir", tmp_path / "x", *SCRATCH["ast"], "--do_train",
+                 "--train_val_split", 1.5)
+
+
+def test_label_smoothing_with_mixup_and_refused_for_multi_label(tones, tmp_path):
+    metrics = classify("--dataset_name", tones, "--output_dir", tmp_path, *SCRATCH["ast"], "--do_train",
+                       "--max_steps", 2, "--mixup", 1.0, "--label_smoothing_factor", 0.1)
+    assert np.isfinite(metrics["train_loss"])
+    with pytest.raises(ValueError, match="--label_smoothing_factor smooths one-of-N targets"):
+        classify("--dataset_name", tones, "--output_dir", tmp_path / "m", *SCRATCH["ast"], "--do_train",
+                 "--problem_type", "multi_label_classification", "--label_smoothing_factor", 0.1)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 
+import yaml
+from transformers import HfArgumentParser
+
+from ..families import FAMILIES
 from ..feature_extraction.feature_extraction_fbank import PRESETS, SpectrogramFeatureExtractor
 
 
@@ -48,10 +53,47 @@ class FeatureArguments:
 
 @dataclass
 class ModelArguments:
-    model_name_or_path: str | None = field(default=None, metadata={"help": "Start from this saved model."})
-    config_name: str | None = field(default=None, metadata={"help": "Config preset to start from scratch."})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Start from this saved model (a folder or a Hub id)."})
+    config_name: str | None = field(
+        default=None, metadata={"help": "Config to start from scratch: a preset (" + ", ".join(
+            name for f in FAMILIES for name in f.config_class.presets) + "), a config folder or config.json, or "
+            "a Hub id."})
     config_overrides: str | None = field(
         default=None, metadata={"help": "Config fields over the preset, e.g. hidden_size=192,num_hidden_layers=4."})
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "Where downloaded models and datasets are stored (default: HF's cache)."})
+    model_revision: str = field(
+        default="main", metadata={"help": "Branch, tag or commit of --model_name_or_path / --config_name on the Hub."})
+    token: str | None = field(
+        default=None, metadata={"help": "Hub token for private models and datasets (default: `hf auth login`'s)."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow a model of another library with its own code on the Hub (only "
+                                         "for --model_name_or_path of a model that needs it)."})
+
+    def hub_kwargs(self) -> dict:
+        """What `from_pretrained` takes of these (models, configs, extractors)."""
+        return {**self.config_kwargs(), "trust_remote_code": self.trust_remote_code}
+
+    def config_kwargs(self) -> dict:
+        """What reading a `--config_name` folder or Hub id takes of these."""
+        return {"cache_dir": self.cache_dir, "revision": self.model_revision, "token": self.token}
+
+    def dataset_kwargs(self) -> dict:
+        """What `load_dataset` takes of these."""
+        return {"cache_dir": self.cache_dir, "token": self.token}
+
+
+def parse_arguments(parser: HfArgumentParser, argv: list[str], **forced) -> tuple:
+    """The parser's dataclasses from a command line, or from a `.json` / `.yaml` file given as the only argument
+    (as transformers' examples take them); `forced` values are added unless the arguments set them."""
+    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+        with open(argv[0]) as f:
+            values = json.load(f) if argv[0].endswith(".json") else yaml.safe_load(f)
+        return parser.parse_dict({**forced, **values})
+    flags = [f"--{name}" for name in forced if f"--{name}" not in argv]
+    extra = [word for name in forced if f"--{name}" in flags for word in (f"--{name}", str(forced[name]))]
+    return parser.parse_args_into_dataclasses([*argv, *extra])
 
 
 @dataclass

@@ -17,16 +17,18 @@ from ..feature_extraction.audio_input import AudioDecodeError, decode_audio_valu
 
 
 def load_audio_dataset(name: str, config_name: str | None, split: str, audio_column: str, streaming: bool = False,
-                       process_index: int = 0, num_processes: int = 1):
+                       process_index: int = 0, num_processes: int = 1, cache_dir: str | None = None,
+                       token: str | None = None):
     """A `datasets` split whose `audio_column` yields undecoded audio (decoded later by `decode_audio_value`, so that a
     corrupt file can be skipped instead of stopping the run).
 
     `name` is a Hub id or a local folder (audiofolder with or without metadata.csv, parquet files, webdataset
     `.tar` shards, CSV / JSON files whose audio column holds file paths, relative to the folder or absolute).
-    Streaming datasets are split between processes with `split_dataset_by_node`.
+    Streaming datasets are split between processes with `split_dataset_by_node`. `cache_dir` and `token` go to
+    `load_dataset`.
     """
     try:
-        dataset = load_dataset(name, config_name, split=split, streaming=streaming)
+        dataset = load_dataset(name, config_name, split=split, streaming=streaming, cache_dir=cache_dir, token=token)
     except DatasetGenerationError as err:
         raise ValueError(f"Could not read split {split!r} of {name!r}: {err.__cause__ or err}. Check that its data "
                          "files are readable and not empty.") from err

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
 from ..hub_cards.model_card import encoder_card
-from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments
+from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, parse_arguments
 from .checkpoints import resume_point, save_checkpoint
 from .data import IndexedExamples, IndexedStream, check_unreadable_share, load_audio_dataset
 from .devices import run_on_cpu
@@ -470,11 +470,11 @@ def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
     `PREEMPTED_EXIT_STATUS` (75) once its checkpoint is written."""
     parser = HfArgumentParser((DataArguments, FeatureArguments, ModelArguments, PretrainingArguments,
                                method.arguments))
-    data_args, feature_args, model_args, args, method_args = parser.parse_args_into_dataclasses(argv)
+    words = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    data_args, feature_args, model_args, args, method_args = parse_arguments(parser, words)
     args = args.with_recipe(**method.recipe)
     accelerator = make_accelerator(args)
     set_up_logging(args.log_level, accelerator.is_main_process)
-    words = sys.argv[1:] if argv is None else [str(a) for a in argv]
     spec = sys.modules[method.build_model.__module__].__spec__  # under `python -m` the module is __main__
     script = spec.name if spec else method.build_model.__module__
     args.tracker_project_name = args.tracker_project_name or f"specformers-{script.rsplit('.', 1)[-1]}"
@@ -487,7 +487,7 @@ def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
             make_collator=lambda config, process: method.make_collator(extractor, config, data_args, args,
                                                                        method_args, process),
             make_objective=lambda config, batch: method.make_objective(config, method_args, args, batch),
-            encoder=method.encoder)
+            encoder=method.encoder, dataset_kwargs=model_args.dataset_kwargs())
     except BaseException:
         release(accelerator, synchronize=False)
         raise
@@ -498,7 +498,8 @@ def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
 
 
 def pretrain_model(accelerator: Accelerator, *, data_args, args: PretrainingArguments, command: str, extractor,
-                   model: torch.nn.Module, make_collator, make_objective, encoder: str) -> tuple[TrainingState, str]:
+                   model: torch.nn.Module, make_collator, make_objective, encoder: str,
+                   dataset_kwargs: dict | None = None) -> tuple[TrainingState, str]:
     """What every pretraining script does once it has its extractor and model: save the extractor beside the
     checkpoints, load the data (split per process when streamed), build the optimiser, `train`, and at the end
     export the encoder `model.<encoder>` with its card. Returns the state and how `train` ended.
@@ -506,12 +507,13 @@ def pretrain_model(accelerator: Accelerator, *, data_args, args: PretrainingArgu
     Args:
         make_collator: (model config, process index for a stream, else 0) -> the method's collator.
         make_objective: (unwrapped model's config, global batch size) -> the method's `PretrainingObjective`.
+        dataset_kwargs: `load_dataset`'s `cache_dir` and `token`.
     """
     if accelerator.is_main_process:
         extractor.save_pretrained(args.output_dir)  # beside the checkpoints, for visualize_gmml and resumes
     dataset = load_audio_dataset(data_args.dataset_name, data_args.dataset_config_name, data_args.train_split_name,
                                  data_args.audio_column_name, data_args.streaming, accelerator.process_index,
-                                 accelerator.num_processes)
+                                 accelerator.num_processes, **(dataset_kwargs or {}))
     collator = make_collator(model.config, accelerator.process_index if data_args.streaming else 0)
     dataloader = make_dataloader(dataset, collator, args, data_args.dataloader_num_workers, accelerator)
     if args.gradient_checkpointing:

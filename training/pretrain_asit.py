@@ -87,11 +87,12 @@ def build_model(model_args, method_args: ASiTArguments, extractor) -> ASiTForPre
     started from a saved pretraining model or encoder (with the overrides on its config). The teacher starts as
     a copy of the student."""
     if model_args.model_name_or_path:
-        model = ASiTForPreTraining.from_pretrained(model_args.model_name_or_path,
+        model = ASiTForPreTraining.from_pretrained(model_args.model_name_or_path, **model_args.hub_kwargs(),
                                                    **parse_config_overrides(model_args.config_overrides))
     else:
         overrides = {"target_frames": extractor.target_frames, **parse_config_overrides(model_args.config_overrides)}
-        model = ASiTForPreTraining(config_from_preset(ASiTConfig, model_args.config_name or "asit-base", overrides))
+        model = ASiTForPreTraining(config_from_preset(ASiTConfig, model_args.config_name or "asit-base", overrides,
+                                                      **model_args.config_kwargs()))
     model.reset_teacher()
     return model
 

@@ -107,19 +107,22 @@ def build_model(model_args, method_args: SSMASTArguments, extractor) -> SSMASTFo
     objective = {key: value for key, value in overrides.items() if key in objective_fields}
     encoder = {key: value for key, value in overrides.items() if key not in objective_fields}
     if model_args.model_name_or_path:
-        saved = AutoConfig.from_pretrained(model_args.model_name_or_path)
+        hub_kwargs = model_args.hub_kwargs()
+        saved = AutoConfig.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
         if isinstance(saved, SSMASTConfig):
-            model = SSMASTForPreTraining.from_pretrained(model_args.model_name_or_path, **objective)
+            model = SSMASTForPreTraining.from_pretrained(model_args.model_name_or_path, **hub_kwargs, **objective)
         else:
             model = SSMASTForPreTraining(SSMASTConfig(backbone_config=saved, **objective))
-            model.backbone.load_state_dict(AutoModel.from_pretrained(model_args.model_name_or_path).state_dict())
+            model.backbone.load_state_dict(
+                AutoModel.from_pretrained(model_args.model_name_or_path, **hub_kwargs).state_dict())
     else:
         if method_args.backbone not in BACKBONES:
             raise ValueError(f"--backbone must be one of {BACKBONES}, got {method_args.backbone!r}.")
         chosen = family(method_args.backbone)
         try:
             backbone = config_from_preset(chosen.config_class, model_args.config_name or chosen.default_preset,
-                                          {"target_frames": extractor.target_frames, **encoder})
+                                          {"target_frames": extractor.target_frames, **encoder},
+                                          **model_args.config_kwargs())
         except ValueError as error:  # unknown fields: say that the objective's are accepted too
             raise ValueError(f"{error} SSMASTConfig fields: {sorted(objective_fields)}.") from None
         model = SSMASTForPreTraining(SSMASTConfig(backbone_config=backbone, **objective))

@@ -51,7 +51,7 @@ from ..modeling.ast_conversion import TRANSFORMERS_AST_MODEL_TYPE
 from ..modeling.classification import classification_loss
 from ..modeling.modeling_ast import ASTForAudioClassification
 from ..modeling.modeling_utils import check_model_type
-from .arguments import DatasetArguments, FeatureArguments, ModelArguments
+from .arguments import DatasetArguments, FeatureArguments, ModelArguments, parse_arguments
 from .checkpoints import PARTIAL, move_into_place, remove_old_checkpoints, resume_point
 from .classification_data import (
     MULTI_LABEL,
@@ -77,8 +77,13 @@ logger = get_logger(__name__)
 @dataclass
 class ClassifierModelArguments(ModelArguments):
     model_type: str | None = field(
-        default=None, metadata={"help": "ast, mast or asit: train this model from scratch (--config_name preset, "
-                                        "--config_overrides); with --model_name_or_path, a check of the checkpoint."})
+        default=None, metadata={"help": f"{', '.join(FAMILY_KEYS)}: train this model from scratch (--config_name, "
+                                        "--config_overrides; presets: " + "; ".join(
+                                            f"{f.key}: {', '.join(f.config_class.presets)}" for f in FAMILIES)
+                                        + "); with --model_name_or_path, a check of the checkpoint."})
+    feature_extractor_name: str | None = field(
+        default=None, metadata={"help": "Take the feature extractor from this folder or Hub id (default: the "
+                                        "model's, or --feature_extractor_preset)."})
     problem_type: str = field(
         default=SINGLE_LABEL, metadata={"help": f"{SINGLE_LABEL} (one label per clip) or {MULTI_LABEL}."})
 
@@ -92,8 +97,14 @@ class ClassifierDataArguments(DatasetArguments):
     max_length_seconds: float | None = field(
         default=None, metadata={"help": "Input window in seconds (sets --target_frames unless given): training "
                                         "takes a random window of each clip, evaluation the first."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training clips."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N evaluation clips."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use N training clips drawn at random (--seed), e.g. for a quick run."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use N evaluation clips drawn at random (--seed)."})
+    train_val_split: float | None = field(
+        default=None, metadata={"help": "Evaluate on this share of the training split (drawn with --seed; the rest "
+                                        "trains) instead of --eval_split_name, e.g. for an audiofolder with only "
+                                        "train/."})
     shuffle_buffer_size: int = field(default=1000, metadata={"help": "Shuffle buffer of a streamed training split."})
 
 
@@ -146,6 +157,7 @@ class ClassifierTrainer(Trainer):
         self.data_judged = False
         self.writing_into = None  # while a checkpoint is written: the `.partial` folder that holds it
         self.push_after_save = False
+        self.label_smoother = None  # `compute_loss` smooths (--label_smoothing_factor)
         self.add_callback(CheckDataAtEpochEnd(self))
 
     def get_train_dataloader(self) -> DataLoader:
@@ -208,13 +220,15 @@ class ClassifierTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         readable = readable_rows(inputs["labels"])
-        if len(readable) and readable.all():
+        smoothing = self.args.label_smoothing_factor
+        if len(readable) and readable.all() and not smoothing:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        # unreadable clips: left out of a training batch (maybe all of it), placeholder rows in an evaluation one
+        # unreadable clips: left out of a training batch (maybe all of it), placeholder rows in an evaluation one;
+        # label smoothing here, as Trainer's own smoother takes class indices only (not mixup's soft targets)
         outputs = model(input_values=inputs["input_values"])
         logits = outputs.logits
         if readable.any():
-            loss = classification_loss(logits[readable], inputs["labels"][readable], self.model.config)
+            loss = classification_loss(logits[readable], inputs["labels"][readable], self.model.config, smoothing)
         else:
             loss = logits.sum() * 0.0  # a zero loss keeps the processes' backward passes in step
         return (loss, outputs) if return_outputs else loss
@@ -250,14 +264,17 @@ class ClassifierTrainer(Trainer):
         return output
 
 
+def argument_parser() -> HfArgumentParser:
+    return HfArgumentParser((ClassifierModelArguments, ClassifierDataArguments, FeatureArguments,
+                             AugmentationArguments, TrainingArguments))
+
+
 def parse_args(argv=None):
-    parser = HfArgumentParser((ClassifierModelArguments, ClassifierDataArguments, FeatureArguments,
-                               AugmentationArguments, TrainingArguments))
+    """The arguments from the command line, or from a `.json` / `.yaml` file given as the only argument."""
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
-    if run_on_cpu(asked=False) and "--use_cpu" not in argv:
-        argv.append("--use_cpu")  # before TrainingArguments checks the device (e.g. for --bf16)
-    model_args, data_args, feature_args, augment_args, training_args = parser.parse_args_into_dataclasses(argv)
-    return model_args, data_args, feature_args, augment_args, training_args
+    # before TrainingArguments checks the device (e.g. for --bf16)
+    forced = {"use_cpu": True} if run_on_cpu(asked=False) else {}
+    return parse_arguments(argument_parser(), argv, **forced)
 
 
 def check_arguments(model_args, data_args, training_args) -> None:
@@ -272,30 +289,65 @@ def check_arguments(model_args, data_args, training_args) -> None:
                          f"({'|'.join(FAMILY_KEYS)}) to train from scratch.")
     if training_args.do_train and data_args.streaming and training_args.max_steps <= 0:
         raise ValueError("A streamed training split has no length: pass --max_steps.")
+    if training_args.label_smoothing_factor and model_args.problem_type == MULTI_LABEL:
+        raise ValueError("--label_smoothing_factor smooths one-of-N targets; multi-label targets are independent "
+                         "yes/no decisions. Leave it out for --problem_type multi_label_classification.")
+    if data_args.train_val_split is not None:
+        if not 0 < data_args.train_val_split < 1:
+            raise ValueError(f"--train_val_split must be between 0 and 1, got {data_args.train_val_split}.")
+        if data_args.streaming:
+            raise ValueError("--train_val_split needs a map-style split; a stream cannot be split by share.")
     if training_args.do_train and training_args.dataloader_persistent_workers:
         raise ValueError("--dataloader_persistent_workers cannot be used for training here: each clip's random "
                          "window and augmentation are seeded by epoch, which workers kept from the first epoch do "
                          "not see change. Leave it out (workers then start again each epoch).")
 
 
-def load_split(data_args, split: str, streaming: bool, max_samples: int | None):
+def load_split(data_args, split: str, streaming: bool, dataset_kwargs: dict):
     dataset = load_audio_dataset(data_args.dataset_name, data_args.dataset_config_name, split,
-                                 data_args.audio_column_name, streaming)
+                                 data_args.audio_column_name, streaming, **dataset_kwargs)
     check_column(dataset, data_args.label_column_name, split, "--label_column_name")
     if streaming and next(iter(dataset.take(1)), None) is None:
         raise ValueError(f"Split {split!r} of {data_args.dataset_name!r} streams no examples; check the split name "
                          "and the data files.")
-    if max_samples is not None:
-        dataset = dataset.take(max_samples) if streaming else dataset.select(range(min(max_samples, len(dataset))))
     return dataset
 
 
+def load_splits(data_args, training_args, dataset_kwargs: dict):
+    """(training split or None, evaluation split or None): the evaluation split named, or carved from the
+    training split (`--train_val_split`); each cut to `--max_*_samples` clips drawn with `--seed`."""
+    train = evaluation = None
+    if training_args.do_train or data_args.train_val_split is not None:
+        train = load_split(data_args, data_args.train_split_name, data_args.streaming, dataset_kwargs)
+    if data_args.train_val_split is not None:
+        parts = train.train_test_split(test_size=data_args.train_val_split, seed=training_args.seed)
+        train, evaluation = parts["train"], parts["test"] if training_args.do_eval else None
+        train = train if training_args.do_train else None
+    elif training_args.do_eval:
+        evaluation = load_split(data_args, data_args.eval_split_name, data_args.streaming, dataset_kwargs)
+    return (random_subset(train, data_args.max_train_samples, training_args.seed, data_args),
+            random_subset(evaluation, data_args.max_eval_samples, training_args.seed, data_args))
+
+
+def random_subset(dataset, size: int | None, seed: int, data_args):
+    """`size` examples of `dataset` drawn with `seed` (a stream: the first `size` of a shuffle buffer)."""
+    if size is None or dataset is None:
+        return dataset
+    if data_args.streaming:
+        return dataset.shuffle(seed=seed, buffer_size=data_args.shuffle_buffer_size).take(size)
+    return dataset.shuffle(seed=seed).select(range(min(size, len(dataset))))
+
+
 def build_extractor(model_args, data_args, feature_args):
-    """The saved model's extractor (unless a preset is named) or the preset's; explicit values on top."""
-    saved = model_args.model_name_or_path and os.path.isfile(
-        os.path.join(model_args.model_name_or_path, "preprocessor_config.json"))
-    if saved and not feature_args.feature_extractor_preset:
-        extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+    """`--feature_extractor_name`'s extractor, or the saved model's (unless a preset is named), or the preset's;
+    explicit values on top."""
+    source = model_args.feature_extractor_name
+    if source is None and model_args.model_name_or_path and not feature_args.feature_extractor_preset:
+        path = model_args.model_name_or_path
+        source = path if os.path.isfile(os.path.join(path, "preprocessor_config.json")) or not os.path.isdir(path) \
+            else None  # a local encoder without one: the preset's
+    if source is not None:
+        extractor = AutoFeatureExtractor.from_pretrained(source, **model_args.hub_kwargs())
         for key, value in feature_args.explicit().items():
             setattr(extractor, key, value)
     else:
@@ -310,31 +362,41 @@ def is_placeholder(id2label: dict) -> bool:
     return all(re.fullmatch(r"LABEL_\d+", str(name)) for name in id2label.values())
 
 
-def build_model(model_args, extractor, names: list[str] | None):
-    """A classifier for `names` (None: keep the saved model's labels): from a saved model or encoder, or from a
-    preset of `--model_type` sized for the extractor's frames."""
-    labels = {} if names is None else {"id2label": dict(enumerate(names)),
-                                       "label2id": {name: i for i, name in enumerate(names)}}
+def model_config(model_args, extractor):
+    """The config to start from, read before any data so that a wrong model or config fails first: the saved
+    model's (checked against `--model_type`), or `--config_name` of `--model_type` sized for the extractor's
+    frames, with `--config_overrides`."""
     if model_args.model_name_or_path:
         path = model_args.model_name_or_path
-        saved = AutoConfig.from_pretrained(path)
+        saved = AutoConfig.from_pretrained(path, **model_args.hub_kwargs())
         if model_args.model_type:
             check_model_type(saved.model_type, family(model_args.model_type).model_type, path,
                              f"--model_type {model_args.model_type}")
         elif family_of(saved.model_type) is None and saved.model_type != TRANSFORMERS_AST_MODEL_TYPE:
             check_model_type(saved.model_type, "specformers-*", path, "train_classifier (AST, MAST or ASiT)")
-        model_class = ASTForAudioClassification if saved.model_type == TRANSFORMERS_AST_MODEL_TYPE \
+        return saved
+    chosen = family(model_args.model_type)
+    overrides = f"target_frames={extractor.target_frames}," + (model_args.config_overrides or "")
+    config = config_from_preset(chosen.config_class, model_args.config_name or chosen.default_preset, overrides,
+                                **model_args.config_kwargs())
+    config.problem_type = model_args.problem_type
+    return config
+
+
+def build_model(model_args, config, names: list[str] | None):
+    """A classifier for `names` (None: keep the saved model's labels): from the saved model or encoder, or new
+    from `config` (`model_config`)."""
+    labels = {} if names is None else {"id2label": dict(enumerate(names)),
+                                       "label2id": {name: i for i, name in enumerate(names)}}
+    if model_args.model_name_or_path:
+        model_class = ASTForAudioClassification if config.model_type == TRANSFORMERS_AST_MODEL_TYPE \
             else AutoModelForAudioClassification
-        mismatched = names is not None and saved.num_labels != len(names)
-        model = model_class.from_pretrained(path, problem_type=model_args.problem_type,
-                                            ignore_mismatched_sizes=mismatched, **labels)
+        mismatched = names is not None and config.num_labels != len(names)
+        model = model_class.from_pretrained(model_args.model_name_or_path, problem_type=model_args.problem_type,
+                                            ignore_mismatched_sizes=mismatched, **labels, **model_args.hub_kwargs())
     else:
-        chosen = family(model_args.model_type)
-        overrides = f"target_frames={extractor.target_frames}," + (model_args.config_overrides or "")
-        config = config_from_preset(chosen.config_class, model_args.config_name or chosen.default_preset, overrides)
         for key, value in labels.items():
             setattr(config, key, value)
-        config.problem_type = model_args.problem_type
         model = AutoModelForAudioClassification.from_config(config)
     if model.config.problem_type != model_args.problem_type:
         raise ValueError(f"The model was trained for {model.config.problem_type}; pass --problem_type "
@@ -351,16 +413,11 @@ def main(argv=None):
     set_seed(training_args.seed)
     problem_type, label_column = model_args.problem_type, data_args.label_column_name
 
-    train_dataset = eval_dataset = None
-    if training_args.do_train:
-        train_dataset = load_split(data_args, data_args.train_split_name, data_args.streaming,
-                                   data_args.max_train_samples)
-    if training_args.do_eval:
-        eval_dataset = load_split(data_args, data_args.eval_split_name, data_args.streaming, data_args.max_eval_samples)
-
     extractor = build_extractor(model_args, data_args, feature_args)
+    config = model_config(model_args, extractor)
+    train_dataset, eval_dataset = load_splits(data_args, training_args, model_args.dataset_kwargs())
     names = discover_label_names(train_dataset, label_column, problem_type) if training_args.do_train else None
-    model = build_model(model_args, extractor, names)
+    model = build_model(model_args, config, names)
     if names is None:
         names = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if is_placeholder(model.config.id2label):

@@ -22,6 +22,9 @@ EXTRACTOR_MODULE = "feature_extraction.feature_extraction_fbank"
 EXTRACTOR_CLASS = SpectrogramFeatureExtractor.__name__
 PREFIXES = ("configuration_", "modeling_", "feature_extraction_")  # what the flat file names start with
 
+# what a training run leaves beside the weights that the Hub repository should show too
+RESULT_FILES = ("all_results.json", "train_results.json", "eval_results.json", "eval_per_class.json",
+                "eval_confusion_matrix.png", "loss_curves.png", "train_log.jsonl", "pretraining_state.json")
 WEIGHT_FILES = re.compile(r"^model(-\d+-of-\d+)?\.safetensors(\.index\.json)?$")
 RELATIVE_IMPORT = re.compile(r"^(?P<indent>\s*)from\s+(?P<dots>\.+)(?P<module>[\w.]*)\s+import\s", re.MULTILINE)
 
@@ -72,61 +75,77 @@ def export_for_hub(model_dir: str, out_dir: str) -> str:
 
     `out_dir` gets the weights, `config.json` and `preprocessor_config.json` with an `auto_map` for AutoConfig,
     AutoModel, AutoModelForAudioClassification and AutoFeatureExtractor, the model card (`README.md`, written
-    if `model_dir` has none), and the self-contained `configuration_*.py`, `modeling_*.py` and
-    `feature_extraction_*.py` files.
+    if `model_dir` has none), the run's results (`all_results.json`, the confusion matrix, ...) when there are
+    some, and the self-contained `configuration_*.py`, `modeling_*.py` and `feature_extraction_*.py` files.
     """
     config_path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_path):
         raise FileNotFoundError(f"{model_dir} has no config.json: pass the folder of a model saved with "
                                 f"save_pretrained (a training run's --output_dir).")
-    with open(config_path) as f:
-        config = json.load(f)
-    model_type = config.get("model_type")
-    family = family_of(model_type)
-    if family is None:
-        raise ValueError(f"{model_dir} holds a {model_type!r} model; export_for_hub exports the encoders and "
-                         f"classifiers of {sorted(f.model_type for f in FAMILIES)}. A pretraining checkpoint "
-                         f"exports through the encoder its script saved (e.g. the output folder of pretrain_asit / "
-                         f"pretrain_ssmast).")
+    family_in(model_dir)
     weights = sorted(name for name in os.listdir(model_dir) if WEIGHT_FILES.match(name))
     if not weights:
         raise FileNotFoundError(f"{model_dir} has no model.safetensors; save the model with save_pretrained.")
     if not os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
         raise FileNotFoundError(f"{model_dir} has no preprocessor_config.json: save the feature extractor beside "
                                 f"the model (extractor.save_pretrained(model_dir)).")
-    config_module, modeling_module = package_module(family.config_class), package_module(family.model_class)
-    if package_module(family.classifier_class) != modeling_module:
-        raise ValueError(f"{family.name}'s encoder and classifier live in different modules; the export expects one.")
     os.makedirs(out_dir, exist_ok=True)
-
-    sources = module_closure([config_module, modeling_module, EXTRACTOR_MODULE])
-    for module, source in sources.items():
-        with open(os.path.join(out_dir, flat_name(module) + ".py"), "w") as f:
-            f.write(flatten_imports(module, source))
-
-    modeling, configuration = flat_name(modeling_module), flat_name(config_module)
-    config["auto_map"] = {
-        "AutoConfig": f"{configuration}.{family.config_class.__name__}",
-        "AutoModel": f"{modeling}.{family.model_class.__name__}",
-        "AutoModelForAudioClassification": f"{modeling}.{family.classifier_class.__name__}",
-        "AutoFeatureExtractor": f"{flat_name(EXTRACTOR_MODULE)}.{EXTRACTOR_CLASS}",
-    }
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-    with open(os.path.join(model_dir, "preprocessor_config.json")) as f:
-        preprocessor = json.load(f)
-    preprocessor["auto_map"] = {"AutoFeatureExtractor": config["auto_map"]["AutoFeatureExtractor"]}
-    with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
-        json.dump(preprocessor, f, indent=2, sort_keys=True)
-    for name in weights:
-        shutil.copyfile(os.path.join(model_dir, name), os.path.join(out_dir, name))
+    for name in [*weights, "config.json", "preprocessor_config.json", *RESULT_FILES]:
+        if os.path.isfile(os.path.join(model_dir, name)):
+            shutil.copyfile(os.path.join(model_dir, name), os.path.join(out_dir, name))
     card = os.path.join(model_dir, "README.md")
     if os.path.isfile(card):
         shutil.copyfile(card, os.path.join(out_dir, "README.md"))
     else:
         from .hub_cards.model_card import card_for_saved_model
         card_for_saved_model(model_dir).save(os.path.join(out_dir, "README.md"))
+    write_remote_code(out_dir)
     return out_dir
+
+
+def family_in(folder: str):
+    """The specformers family of the model saved in `folder` (a ValueError for any other model)."""
+    with open(os.path.join(folder, "config.json")) as f:
+        model_type = json.load(f).get("model_type")
+    family = family_of(model_type)
+    if family is None:
+        raise ValueError(f"{folder} holds a {model_type!r} model; export_for_hub exports the encoders and "
+                         f"classifiers of {sorted(f.model_type for f in FAMILIES)}. A pretraining checkpoint "
+                         f"exports through the encoder its script saved (e.g. the output folder of pretrain_asit / "
+                         f"pretrain_ssmast).")
+    return family
+
+
+def write_remote_code(folder: str) -> None:
+    """Write into a saved model's `folder` the flat source files its model (and, when `preprocessor_config.json`
+    is there, its feature extractor) needs, and the `auto_map` that points transformers' Auto classes at them."""
+    family = family_in(folder)
+    config_module, modeling_module = package_module(family.config_class), package_module(family.model_class)
+    if package_module(family.classifier_class) != modeling_module:
+        raise ValueError(f"{family.name}'s encoder and classifier live in different modules; the export expects one.")
+    preprocessor_path = os.path.join(folder, "preprocessor_config.json")
+    with_extractor = os.path.isfile(preprocessor_path)
+    sources = module_closure([config_module, modeling_module] + ([EXTRACTOR_MODULE] if with_extractor else []))
+    for module, source in sources.items():
+        with open(os.path.join(folder, flat_name(module) + ".py"), "w") as f:
+            f.write(flatten_imports(module, source))
+
+    modeling, configuration = flat_name(modeling_module), flat_name(config_module)
+    auto_map = {"AutoConfig": f"{configuration}.{family.config_class.__name__}",
+                "AutoModel": f"{modeling}.{family.model_class.__name__}",
+                "AutoModelForAudioClassification": f"{modeling}.{family.classifier_class.__name__}"}
+    if with_extractor:
+        auto_map["AutoFeatureExtractor"] = f"{flat_name(EXTRACTOR_MODULE)}.{EXTRACTOR_CLASS}"
+        _add_auto_map(preprocessor_path, {"AutoFeatureExtractor": auto_map["AutoFeatureExtractor"]})
+    _add_auto_map(os.path.join(folder, "config.json"), auto_map)
+
+
+def _add_auto_map(path: str, auto_map: dict) -> None:
+    with open(path) as f:
+        values = json.load(f)
+    values["auto_map"] = auto_map
+    with open(path, "w") as f:
+        json.dump(values, f, indent=2, sort_keys=True)
 
 
 def main(argv=None):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -38,15 +39,54 @@ def dataset_label(dataset_name: str | None) -> str:
     return os.path.basename(os.path.normpath(dataset_name)) if os.path.isdir(dataset_name) else dataset_name
 
 
+def hub_model_id(name: str | None) -> str | None:
+    """`name` when it is a Hub model id (`owner/name`, not a local path), else None."""
+    if not name or os.path.exists(name):
+        return None
+    return name if re.fullmatch(r"[\w.-]+/[\w.-]+", name) else None
+
+
+def license_of(model: str | None) -> str | None:
+    """The licence in the card of `model` (a local folder, or a Hub id already in the local cache), if it says."""
+    if not model:
+        return None
+    path = os.path.join(model, "README.md") if os.path.isdir(model) else None
+    if path is None and hub_model_id(model):
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model, "README.md")
+        path = cached if isinstance(cached, str) else None
+    if path is None or not os.path.isfile(path):
+        return None
+    return ModelCard.load(path).data.license
+
+
+def framework_versions() -> dict[str, str]:
+    """The versions of the libraries a saved model was made with (those installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("specformers", "transformers", "torch", "datasets", "accelerate", "huggingface_hub"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
 def model_card(config, extractor, *, num_parameters: int, is_classifier: bool, model_path: str,
                dataset_name: str | None, dataset_config_name: str | None = None, eval_split: str = "validation",
                metrics: dict | None = None, command: str | None = None, base_model: str | None = None,
-               training_summary: str = "", license: str = "apache-2.0") -> ModelCard:
+               training_summary: str = "", license: str | None = None,
+               hyperparameters: dict | None = None) -> ModelCard:
     """The card of a classifier (`is_classifier`) or a pretrained encoder; `metrics` are the run's results
-    (`eval_accuracy`, ...) and become the `model-index`."""
+    (`eval_accuracy`, ...) and become the `model-index`. `base_model` goes into the metadata when it is a Hub id
+    (a local folder is named in the text only). `license`: None takes the base model's when its card says, else
+    `other` with a sentence asking the author to choose one. `hyperparameters` become a table."""
     family = family_of(config.model_type)
     results = eval_results_of(metrics or {})
     data = dataset_label(dataset_name)
+    chosen_license = license or license_of(base_model)
     eval_results = [
         EvalResult(task_type="audio-classification", task_name="Audio classification", dataset_type=data,
                    dataset_name=data, dataset_config=dataset_config_name, dataset_split=eval_split,
@@ -55,13 +95,15 @@ def model_card(config, extractor, *, num_parameters: int, is_classifier: bool, m
     name = os.path.basename(os.path.normpath(model_path))
     card_data = ModelCardData(
         library_name="transformers", pipeline_tag="audio-classification" if is_classifier else "feature-extraction",
-        license=license, tags=["audio", "audio-classification" if is_classifier else "self-supervised",
-                               "specformers", family.key],
+        license=chosen_license or "other", tags=["audio", "audio-classification" if is_classifier
+                                                  else "self-supervised", "specformers", family.key],
         datasets=[dataset_name] if dataset_name and not os.path.isdir(dataset_name) else None,
         metrics=sorted({METRIC_TYPES[key] for key in results}) or None,
-        base_model=base_model, model_name=name, eval_results=eval_results or None)
+        base_model=hub_model_id(base_model), model_name=name, eval_results=eval_results or None)
     if base_model:
-        trained_how = f"fine-tuned from `{base_model}` on {data}."
+        source = f"`{base_model}`" if hub_model_id(base_model) else \
+            f"a local model (`{os.path.basename(os.path.normpath(base_model))}`)"
+        trained_how = f"fine-tuned from {source} on {data}."
     elif not dataset_name:
         trained_how = "trained on data not recorded with it."
     else:
@@ -75,7 +117,9 @@ def model_card(config, extractor, *, num_parameters: int, is_classifier: bool, m
         problem_kind="multi-label" if config.problem_type == "multi_label_classification" else "single-label",
         results=results, eval_split=eval_split, extractor=extractor,
         window_seconds=extractor.window_samples / extractor.sampling_rate, command=command,
-        training_summary=training_summary, model_path=model_path,
+        training_summary=training_summary, model_path=model_path, data_known=bool(dataset_name),
+        license_missing=not license and chosen_license in (None, "other"), hyperparameters=hyperparameters or {},
+        framework_versions=framework_versions(),
         auto_class="AutoModelForAudioClassification" if is_classifier else "AutoModel")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import tempfile
@@ -77,6 +78,16 @@ def load_checkpoint_tensors(path, hub_kwargs: dict) -> dict[str, torch.Tensor]:
     raise OSError(f"No model.safetensors or pytorch_model.bin found in {path}.")
 
 
+# save_pretrained's keywords about the Hub, which `SpecformersPreTrainedModel.save_pretrained` handles itself
+PUSH_KWARGS = ("repo_id", "commit_message", "private", "token", "create_pr", "revision")
+
+
+def _specformers_module(name: str):
+    """A specformers module that the model files do not import by name, so that the remote-code export (which
+    follows their relative imports) does not carry it; here only when saving with code or pushing."""
+    return importlib.import_module(f"specformers.{name}")
+
+
 class SpecformersPreTrainedModel(PreTrainedModel):
     """Spectrogram input, SDPA or eager attention (switchable at any time with `set_attn_implementation`),
     activation checkpointing of every block (each a `GradientCheckpointingLayer`), and truncated-normal
@@ -96,6 +107,36 @@ class SpecformersPreTrainedModel(PreTrainedModel):
     def __init__(self, config: PretrainedConfig, *inputs, **kwargs):
         config.validate_fields()
         super().__init__(config, *inputs, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
+        """transformers' `save_pretrained`; with `push_to_hub=True` (and `repo_id=`, default the folder's name) or
+        after `register_for_auto_class`, the folder also gets the model's source as flat files and an `auto_map`
+        (specformers' `export_for_hub` code: transformers' own copy cannot follow the package's imports), so that
+        `trust_remote_code=True` loads it where specformers is not installed."""
+        auto_class, type(self)._auto_class = type(self)._auto_class, None
+        try:
+            super().save_pretrained(save_directory, *args, **{k: v for k, v in kwargs.items() if k not in PUSH_KWARGS})
+        finally:
+            type(self)._auto_class = auto_class
+        if push_to_hub or auto_class is not None:
+            _specformers_module("export_for_hub").write_remote_code(str(save_directory))
+        if push_to_hub:
+            repo_id = kwargs.get("repo_id") or os.path.basename(os.path.normpath(str(save_directory)))
+            _specformers_module("hub_push").upload_folder(
+                str(save_directory), repo_id, token=kwargs.get("token"), private=kwargs.get("private"),
+                commit_message=kwargs.get("commit_message") or "Upload with specformers")
+
+    def push_to_hub(self, repo_id: str, *, commit_message: str | None = None, private: bool | None = None,
+                    token: str | None = None, revision: str | None = None, **kwargs) -> str:
+        """Upload the model with its code and `auto_map` (see `save_pretrained`) to `repo_id`; returns its id.
+        Push the feature extractor too (`extractor.push_to_hub(repo_id)`), or a whole training run folder with
+        `specformers.hub_push.push_run_to_hub`."""
+        with tempfile.TemporaryDirectory() as work:
+            self.save_pretrained(work, **{k: v for k, v in kwargs.items() if k not in PUSH_KWARGS})
+            _specformers_module("export_for_hub").write_remote_code(work)
+            return _specformers_module("hub_push").upload_folder(
+                work, repo_id, token=token, private=private, revision=revision,
+                commit_message=commit_message or "Upload with specformers")
 
     def no_weight_decay(self) -> set[str]:
         """Names of the parameters (as `named_parameters` gives them) that weight decay leaves out besides biases

@@ -29,8 +29,10 @@ def test_quickstart_runs_every_step(tmp_path, capsys):
                     classifier / "loss_curves.png", classifier / "eval_confusion_matrix.png",
                     classifier / "test" / "eval_confusion_matrix.png"):
         assert picture.stat().st_size > 10_000, picture
-    card = yaml.safe_load((classifier / "README.md").read_text().split("---")[1])
-    assert card["base_model"] == str(encoder)
+    card_text = (classifier / "README.md").read_text()
+    card = yaml.safe_load(card_text.split("---")[1])
+    assert "base_model" not in card and "fine-tuned from a local model (`asit-pretrained`)" in card_text
+    assert card["license"] == "other" and "No licence was chosen" in card_text  # none given, none inherited
     results = json.loads((classifier / "all_results.json").read_text())
     assert card["model-index"][0]["results"][0]["metrics"][0]["value"] == results["eval_accuracy"]
     assert (tmp_path / "asit-keywords-hub" / "modeling_asit.py").exists()

@@ -16,6 +16,7 @@ import soundfile
 import torch
 import yaml
 from audio_helpers import chirp, noisy_tone
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from training_helpers import run_main, wav_bytes
 from transformers import AutoModelForAudioClassification, pipeline
@@ -95,6 +96,12 @@ def test_trains_from_scratch_and_writes_results_card_and_report(trained, tones):
 
     card_text = (out / "README.md").read_text()
     metadata = yaml.safe_load(card_text.split("---")[1])
+    parsed = ModelCard.load(out / "README.md").data  # huggingface_hub's own parsing, model-index included
+    assert [(r.metric_type, r.metric_value) for r in parsed.eval_results] == [("accuracy", results["eval_accuracy"])]
+    assert parsed.license == "other" and "No licence was chosen for these weights" in card_text  # none given
+    for row in ("| learning_rate | 0.003 |", "| optimizer_steps | 30 |", "| mixup | 0.3 |", "| noise | True |"):
+        assert row in card_text
+    assert "Framework versions: specformers " in card_text and "pip install -e ." in card_text
     assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == "audio-classification"
     scores = {m["type"]: m["value"] for m in metadata["model-index"][0]["results"][0]["metrics"]}
     assert scores == {"accuracy": results["eval_accuracy"]}  # 3 classes: no top-5 accuracy
@@ -136,12 +143,15 @@ def test_every_model_type_trains(model_type, tones, tmp_path):
 
 
 def test_fine_tunes_a_pretrained_encoder_and_checks_the_model_type(tones, tmp_path):
-    encoder = tmp_path / "encoder"  # as the pretraining scripts save them
+    encoder = tmp_path / "encoder"  # as the pretraining scripts save them, with a card that has a licence
     ASTModel(ASTConfig.from_preset("ast-tiny", target_frames=48)).save_pretrained(encoder)
+    (encoder / "README.md").write_text("---\nlicense: cc-by-4.0\n---\nAn encoder.\n")
     classify("--model_name_or_path", encoder, "--dataset_name", tones, "--output_dir", tmp_path / "ft",
-                       "--do_train", "--max_steps", 2)
-    card = (tmp_path / "ft" / "README.md").read_text()
-    assert f"base_model: {encoder}" in card
+             "--do_train", "--max_steps", 2)
+    card = ModelCard.load(tmp_path / "ft" / "README.md")
+    assert card.data.base_model is None  # a local folder is no Hub id: named in the text only
+    assert "fine-tuned from a local model (`encoder`)" in card.text
+    assert card.data.license == "cc-by-4.0" and "No licence was chosen" not in card.text  # the base model's
     with pytest.raises(ValueError, match="holds a 'specformers-ast' model, not a 'specformers-mast' one for "
                                          "--model_type mast. Load it with ASTModel"):
         classify("--model_name_or_path", encoder, "--model_type", "mast", "--dataset_name", tones,

@@ -70,6 +70,9 @@ class ModelArguments:
     trust_remote_code: bool = field(
         default=False, metadata={"help": "Allow a model of another library with its own code on the Hub (only "
                                          "for --model_name_or_path of a model that needs it)."})
+    license: str | None = field(
+        default=None, metadata={"help": "Licence in the model card (e.g. apache-2.0, cc-by-4.0); default: the "
+                                        "base model's when its card says, else `other` with a note to choose one."})
 
     def hub_kwargs(self) -> dict:
         """What `from_pretrained` takes of these (models, configs, extractors)."""
@@ -136,6 +139,12 @@ class PretrainingArguments:
     tracker_project_name: str | None = field(
         default=None, metadata={"help": "Project of the --report_to trackers (default: the script's name)."})
     run_name: str | None = field(default=None, metadata={"help": "The run's name in the trackers (wandb, mlflow)."})
+    push_to_hub: bool = field(
+        default=False, metadata={"help": "At the end, push the encoder (with extractor, card and code) to the Hub."})
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Repository to push to (default: the --output_dir name under your account)."})
+    hub_token: str | None = field(default=None, metadata={"help": "Hub token (default: `hf auth login`'s)."})
+    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the repository as private."})
     log_level: str = field(
         default="info", metadata={"help": "Messages of specformers, transformers and datasets: debug, info, warning, "
                                           "error (main process; the others log warnings and errors)."})
@@ -156,3 +165,10 @@ class PretrainingArguments:
             raise ValueError(f"--save_total_limit must be at least 1 (got {filled.save_total_limit}); leave it out "
                              "to keep every checkpoint.")
         return filled
+
+
+def hyperparameters_of(args, names: tuple[str, ...]) -> dict:
+    """The `names` fields of `args` that are set (not None, empty or False), for the model card's table; enum
+    values by their value."""
+    values = {name: getattr(getattr(args, name, None), "value", getattr(args, name, None)) for name in names}
+    return {name: value for name, value in values.items() if value is not None and value != "" and value is not False}

@@ -31,7 +31,15 @@ from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
 from ..hub_cards.model_card import encoder_card
-from .arguments import DataArguments, FeatureArguments, ModelArguments, PretrainingArguments, parse_arguments
+from ..hub_push import push_run_to_hub
+from .arguments import (
+    DataArguments,
+    FeatureArguments,
+    ModelArguments,
+    PretrainingArguments,
+    hyperparameters_of,
+    parse_arguments,
+)
 from .checkpoints import resume_point, save_checkpoint
 from .data import IndexedExamples, IndexedStream, check_unreadable_share, load_audio_dataset
 from .devices import run_on_cpu
@@ -40,6 +48,11 @@ from .preemption import PREEMPTED_EXIT_STATUS, StopRequests, ignore_stop_signals
 from .schedules import cosine_schedule
 
 logger = get_logger(__name__)
+# the settings the encoder's card lists (after the recipe filled them)
+PRETRAINING_CARD_FIELDS = ("optimizer", "learning_rate", "lr_scheduler_type", "min_learning_rate", "warmup_steps",
+                           "weight_decay", "weight_decay_end", "max_grad_norm", "clip_grad_mode",
+                           "per_device_train_batch_size", "gradient_accumulation_steps", "mixed_precision",
+                           "seed")
 
 
 @dataclass
@@ -487,7 +500,7 @@ def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
             make_collator=lambda config, process: method.make_collator(extractor, config, data_args, args,
                                                                        method_args, process),
             make_objective=lambda config, batch: method.make_objective(config, method_args, args, batch),
-            encoder=method.encoder, dataset_kwargs=model_args.dataset_kwargs())
+            encoder=method.encoder, dataset_kwargs=model_args.dataset_kwargs(), license=model_args.license)
     except BaseException:
         release(accelerator, synchronize=False)
         raise
@@ -499,7 +512,7 @@ def run_pretraining(method: PretrainingMethod, argv=None) -> TrainingState:
 
 def pretrain_model(accelerator: Accelerator, *, data_args, args: PretrainingArguments, command: str, extractor,
                    model: torch.nn.Module, make_collator, make_objective, encoder: str,
-                   dataset_kwargs: dict | None = None) -> tuple[TrainingState, str]:
+                   dataset_kwargs: dict | None = None, license: str | None = None) -> tuple[TrainingState, str]:
     """What every pretraining script does once it has its extractor and model: save the extractor beside the
     checkpoints, load the data (split per process when streamed), build the optimiser, `train`, and at the end
     export the encoder `model.<encoder>` with its card. Returns the state and how `train` ended.
@@ -508,6 +521,7 @@ def pretrain_model(accelerator: Accelerator, *, data_args, args: PretrainingArgu
         make_collator: (model config, process index for a stream, else 0) -> the method's collator.
         make_objective: (unwrapped model's config, global batch size) -> the method's `PretrainingObjective`.
         dataset_kwargs: `load_dataset`'s `cache_dir` and `token`.
+        license: the encoder card's licence (`--license`).
     """
     if accelerator.is_main_process:
         extractor.save_pretrained(args.output_dir)  # beside the checkpoints, for visualize_gmml and resumes
@@ -525,12 +539,18 @@ def pretrain_model(accelerator: Accelerator, *, data_args, args: PretrainingArgu
     state, status = train(args, accelerator, model, optimizer, dataloader, collator, objective, data_args)
     accelerator.wait_for_everyone()
     if status == "finished" and accelerator.is_main_process:
-        save_encoder(getattr(accelerator.unwrap_model(model), encoder), extractor, args, state, data_args, command)
+        save_encoder(getattr(accelerator.unwrap_model(model), encoder), extractor, args, state, data_args, command,
+                     license)
+        if args.push_to_hub:
+            repo_id = push_run_to_hub(args.output_dir, args.hub_model_id, token=args.hub_token,
+                                      private=args.hub_private_repo,
+                                      commit_message=f"{data_args.dataset_name}: pretrained with specformers")
+            logger.info(f"Pushed {args.output_dir} to the Hub: {repo_id}")
     return state, status
 
 
-def save_encoder(encoder, extractor, args: PretrainingArguments, state: TrainingState, data_args, command: str
-                 ) -> None:
+def save_encoder(encoder, extractor, args: PretrainingArguments, state: TrainingState, data_args, command: str,
+                 license: str | None = None) -> None:
     """The pretrained encoder and the feature extractor, ready for `...ForAudioClassification.from_pretrained`,
     with a summary of the run and the model card."""
     encoder.save_pretrained(args.output_dir)
@@ -541,7 +561,9 @@ def save_encoder(encoder, extractor, args: PretrainingArguments, state: Training
     summary = (f"Pretrained without labels on the `{data_args.train_split_name}` split for {state.step} optimizer "
                f"steps ({state.epoch} epochs completed; {state.skipped_clips} unreadable clips skipped); the losses "
                f"of the run are in its `train_log.jsonl`.")
+    hyperparameters = {**hyperparameters_of(args, PRETRAINING_CARD_FIELDS), "optimizer_steps": state.step,
+                       "processes": len(state.parameter_checksums)}  # one parameter checksum per process
     encoder_card(encoder, extractor, model_path=args.output_dir, dataset_name=data_args.dataset_name,
-                 dataset_config_name=data_args.dataset_config_name, command=command,
-                 training_summary=summary).save(os.path.join(args.output_dir, "README.md"))
+                 dataset_config_name=data_args.dataset_config_name, command=command, training_summary=summary,
+                 license=license, hyperparameters=hyperparameters).save(os.path.join(args.output_dir, "README.md"))
     logger.info(f"Saved the pretrained {type(encoder).__name__} encoder, its extractor and card to {args.output_dir}")

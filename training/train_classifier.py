@@ -47,11 +47,12 @@ if __name__ == "__main__" and not __package__:  # run by path: `accelerate launc
 from ..configuration.configuration_utils import config_from_preset
 from ..families import FAMILIES, family, family_of
 from ..hub_cards.model_card import classifier_card
+from ..hub_push import push_run_to_hub
 from ..modeling.ast_conversion import TRANSFORMERS_AST_MODEL_TYPE
 from ..modeling.classification import classification_loss
 from ..modeling.modeling_ast import ASTForAudioClassification
 from ..modeling.modeling_utils import check_model_type
-from .arguments import DatasetArguments, FeatureArguments, ModelArguments, parse_arguments
+from .arguments import DatasetArguments, FeatureArguments, ModelArguments, hyperparameters_of, parse_arguments
 from .checkpoints import PARTIAL, move_into_place, remove_old_checkpoints, resume_point
 from .classification_data import (
     MULTI_LABEL,
@@ -71,6 +72,10 @@ from .metrics import make_compute_metrics
 from .preemption import PREEMPTED_EXIT_STATUS, StopRequests, StopTrainerOnRequest, ignoring_stop_signals
 
 FAMILY_KEYS = [f.key for f in FAMILIES]
+# the TrainingArguments the model card lists
+CLASSIFIER_CARD_FIELDS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "warmup_ratio", "weight_decay",
+                          "optim", "per_device_train_batch_size", "gradient_accumulation_steps", "max_grad_norm",
+                          "label_smoothing_factor", "bf16", "fp16", "seed")
 logger = get_logger(__name__)
 
 
@@ -409,6 +414,8 @@ def main(argv=None):
     check_arguments(model_args, data_args, training_args)
     # the collators read the raw audio and label columns, which the model's forward does not name
     training_args.remove_unused_columns = False
+    # specformers pushes once, at the end (`push_run_to_hub`), instead of Trainer's save-time pushes
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     training_args.label_names = ["labels"]
     set_seed(training_args.seed)
     problem_type, label_column = model_args.problem_type, data_args.label_column_name
@@ -482,24 +489,34 @@ def main(argv=None):
                                             training_args.output_dir)
             print(f"Confusion matrix: {png}")
     if training_args.do_train and trainer.is_world_process_zero():
-        write_card(trainer.model, extractor, model_args, data_args, all_metrics, argv, training_args.output_dir,
+        write_card(trainer.model, extractor, model_args, data_args, augment_args, training_args, all_metrics, argv,
                    trainer.state.global_step)
+        if push_to_hub:  # after the evaluation, the card and the results: the folder a user should get
+            repo_id = push_run_to_hub(training_args.output_dir, training_args.hub_model_id,
+                                      token=training_args.hub_token, private=training_args.hub_private_repo,
+                                      commit_message=f"{data_args.dataset_name}: trained with specformers")
+            print(f"Pushed {training_args.output_dir} to the Hub: {repo_id}")
     return all_metrics
 
 
-def write_card(model, extractor, model_args, data_args, metrics: dict, argv, output_dir: str, steps: int) -> None:
+def write_card(model, extractor, model_args, data_args, augment_args, training_args, metrics: dict, argv,
+               steps: int) -> None:
     """The model card (README.md) beside the saved weights, with the run's evaluation in its model-index."""
     arguments = " ".join(sys.argv[1:] if argv is None else [str(a) for a in argv])
     train_results = {key: metrics[key] for key in sorted(metrics) if key.startswith("train_") or key == "epoch"}
+    hyperparameters = {**hyperparameters_of(training_args, CLASSIFIER_CARD_FIELDS), "optimizer_steps": steps,
+                       "processes": training_args.world_size,
+                       **{name: value for name, value in vars(augment_args).items() if value}}
     card = classifier_card(
-        model, extractor, model_path=output_dir, dataset_name=data_args.dataset_name,
+        model, extractor, model_path=training_args.output_dir, dataset_name=data_args.dataset_name,
         dataset_config_name=data_args.dataset_config_name, eval_split=data_args.eval_split_name, metrics=metrics,
+        license=model_args.license, hyperparameters=hyperparameters,
         command=f"python -m specformers.training.train_classifier {arguments}",
         base_model=model_args.model_name_or_path,
         training_summary=f"Trained on the `{data_args.train_split_name}` split for {steps} optimizer steps; the "
                          f"run's training figures:\n\n"
                          f"```json\n{json.dumps(train_results, indent=1)}\n```")
-    card.save(os.path.join(output_dir, "README.md"))
+    card.save(os.path.join(training_args.output_dir, "README.md"))
 
 
 def cli() -> None:

@@ -1,18 +1,17 @@
 """Export a saved specformers model (AST, MAST or ASiT; classifier or encoder) to ONNX, checked against PyTorch with
 onnxruntime before it is kept:
 
-    python -m specformers.export_onnx MODEL_DIR OUT_DIR [--frames N] [--quantize] [--opset 18]
+    python -m specformers.export_onnx MODEL_DIR OUT_DIR [--quantize] [--opset 18]
 
-OUT_DIR gets `model.onnx` (input `input_values` `(batch, frames, mel_bins)`, any batch; output `logits`, or
-`last_hidden_state` and `pooler_output` for an encoder), `model_int8.onnx` with `--quantize` (dynamic int8
-quantisation of the weights, onnxruntime's), the model's `config.json` and card, and the extractor's
-`preprocessor_config.json` with `target_frames` = the exported frames. `specformers.onnx_inference.
+OUT_DIR gets `model.onnx` (input `input_values` `(batch, frames, mel_bins)`, any batch and any number of frames
+from `MIN_FRAMES` up; output `logits`, or `last_hidden_state` and `pooler_output` for an encoder),
+`model_int8.onnx` with `--quantize` (dynamic int8 quantisation of the weights, onnxruntime's), the model's
+`config.json` and card, and the extractor's `preprocessor_config.json`. `specformers.onnx_inference.
 ONNXAudioClassifier` runs it on audio. Needs `pip install "specformers[onnx]"`.
 
-The frame count is fixed per export (default: the extractor's `target_frames`, which every clip is padded or cut
-to): the models fit their position embeddings to the input length by a choice made on that length (AST's centre
-cut or interpolation, MAST's relative-position tables), which an ONNX graph traced at one length does not carry.
-Export once per length you need (`--frames`).
+The graph fits the position embeddings to the input length as the model does (AST's centre cut or interpolation,
+ASiT's bicubic resize, MAST's relative-position tables): the models compute that fit with tensor operations when
+exported, so the choice is made in the graph, not fixed at the example's length.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from .families import FAMILIES, family_of
 from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 
 ONNX_FILE, INT8_FILE = "model.onnx", "model_int8.onnx"
+MIN_FRAMES = 32  # two patches along time for the default patchings (and MAST's pooled stages): what the exporter needs
 CLASSIFIER_OUTPUTS, ENCODER_OUTPUTS = ("logits",), ("last_hidden_state", "pooler_output")
 
 
@@ -58,10 +58,11 @@ def load_saved_model(model_dir: str):
     return model_class.from_pretrained(model_dir).eval(), CLASSIFIER_OUTPUTS if classifier else ENCODER_OUTPUTS
 
 
-def export_onnx(model_dir: str, out_dir: str, frames: int | None = None, quantize: bool = False, opset: int = 18,
-                tolerance: float = 1e-4) -> str:
+def export_onnx(model_dir: str, out_dir: str, quantize: bool = False, opset: int = 18, tolerance: float = 1e-4
+                ) -> str:
     """Export the model saved in `model_dir` (with its extractor) to `out_dir` (returned); see the module doc.
-    A graph whose outputs differ from PyTorch's by more than `tolerance` on random features is a RuntimeError."""
+    A graph whose outputs differ from PyTorch's by more than `tolerance` on random features (batches of 1 to 3, at
+    the model's length, a shorter and a longer one) is a RuntimeError."""
     import onnxruntime
 
     if not os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
@@ -69,14 +70,13 @@ def export_onnx(model_dir: str, out_dir: str, frames: int | None = None, quantiz
                                 "the model (extractor.save_pretrained(model_dir)).")
     model, names = load_saved_model(model_dir)
     extractor = SpectrogramFeatureExtractor.from_pretrained(model_dir)
-    extractor.target_frames = frames or extractor.target_frames
     module = PlainOutputs(model, names).eval()
     example = torch.randn(2, extractor.target_frames, extractor.num_mel_bins)
+    axes = {0: torch.export.Dim("batch"), 1: torch.export.Dim("frames", min=MIN_FRAMES)}
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, ONNX_FILE)
     torch.onnx.export(module, (example,), path, dynamo=True, opset_version=opset, input_names=["input_values"],
-                      output_names=list(names), dynamic_shapes={"input_values": {0: torch.export.Dim("batch")}},
-                      verbose=False)
+                      output_names=list(names), dynamic_shapes={"input_values": axes}, verbose=False)
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     difference = max_difference(module, session, extractor.target_frames, extractor.num_mel_bins)
     if difference > tolerance:
@@ -96,10 +96,11 @@ def export_onnx(model_dir: str, out_dir: str, frames: int | None = None, quantiz
 
 @torch.no_grad()
 def max_difference(module: nn.Module, session, frames: int, mel_bins: int) -> float:
-    """Largest difference between PyTorch's and onnxruntime's outputs, over batches of 1, 2 and 3 random clips."""
+    """Largest difference between PyTorch's and onnxruntime's outputs, for batches of 1, 2 and 3 random clips of
+    `frames` frames, fewer and more."""
     difference = 0.0
-    for batch in (1, 2, 3):
-        features = torch.randn(batch, frames, mel_bins)
+    for batch, length in ((1, frames), (2, max(MIN_FRAMES, frames // 2 + 3)), (3, 2 * frames + 5)):
+        features = torch.randn(batch, length, mel_bins)
         expected = module(features)
         got = session.run(None, {"input_values": features.numpy()})
         difference = max(difference, *(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected)))
@@ -110,11 +111,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", help="A saved specformers classifier or encoder with its feature extractor.")
     parser.add_argument("out_dir", help="Where to write model.onnx and its configs.")
-    parser.add_argument("--frames", type=int, help="Input frames of the graph (default: the extractor's).")
     parser.add_argument("--quantize", action="store_true", help="Also write model_int8.onnx (dynamic int8).")
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18).")
     args = parser.parse_args(argv)
-    out = export_onnx(args.model_dir, args.out_dir, args.frames, args.quantize, args.opset)
+    out = export_onnx(args.model_dir, args.out_dir, args.quantize, args.opset)
     print(f"Exported {args.model_dir} -> {os.path.join(out, ONNX_FILE)}; run it with "
           f"specformers.onnx_inference.ONNXAudioClassifier({out!r}).")
 

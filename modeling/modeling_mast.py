@@ -7,7 +7,6 @@ layer -> stage -> encoder -> PreTrainedModel -> Model -> ForAudioClassification.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -59,29 +58,43 @@ class MASTPatchEmbeddings(nn.Module):
 
 def relative_position_index(q_size: int, k_size: int, device: torch.device) -> torch.Tensor:
     """Table row of every (query, key) pair along one axis, `(q_size, k_size)`: MViTv2's decomposed relative
-    positions, with the coarser of the two grids stretched to the finer one's spacing. Distance 0 (a query and a
-    key at the same place) is row `zero_distance_row(q_size, k_size)`."""
-    q_ratio = max(k_size / q_size, 1.0)
-    k_ratio = max(q_size / k_size, 1.0)
-    distance = (torch.arange(q_size, device=device)[:, None] * q_ratio
-                - torch.arange(k_size, device=device)[None, :] * k_ratio)
-    distance += zero_distance_row(q_size, k_size)
-    return distance.long()
+    positions, with the coarser of the two grids stretched to the finer one's spacing: row = query position - key
+    position + the key axis' last position, in units of the finer grid, rounded down. Distance 0 (a query and a
+    key at the same place) is row `zero_distance_row(q_size, k_size)`.
+
+    In integers, so that every backend (an ONNX export too) reads the same rows; MViTv2's own float formula can land
+    a row lower where the grids do not divide (e.g. 8 queries over 6 keys), and gives these rows where they do."""
+    q, k = (torch.scalar_tensor(size, dtype=torch.long, device=device) for size in (q_size, k_size))  # maybe symbolic
+    queries, keys = torch.arange(q_size, device=device)[:, None], torch.arange(k_size, device=device)[None, :]
+    keys_from_last = k - 1 - keys
+    more_queries = queries + keys_from_last * q // k  # keys pooled more: stretched to the query spacing
+    more_keys = queries * k // q + keys_from_last  # queries pooled more: stretched to the key spacing
+    return torch.where(q >= k, more_queries, more_keys)
 
 
-def zero_distance_row(q_size: int, k_size: int) -> float:
+def _ratio(a, b, device=None) -> torch.Tensor:
+    """max(a / b, 1) as a float64 0-dim tensor (also for symbolic sizes)."""
+    return (_size(a, device) / _size(b, device)).clamp(min=1.0)
+
+
+def _size(size, device=None) -> torch.Tensor:
+    return torch.scalar_tensor(size, dtype=torch.float64, device=device)
+
+
+def zero_distance_row(q_size: int, k_size: int, device=None) -> torch.Tensor:
     """The row of distance 0 in the table of a `(q_size, k_size)` axis (the table's centre when the keys are at
-    least as many as the queries; before it when the keys are pooled more)."""
-    return (k_size - 1) * max(q_size / k_size, 1.0)
+    least as many as the queries; before it when the keys are pooled more), a float64 0-dim tensor."""
+    return (_size(k_size, device) - 1) * _ratio(q_size, k_size, device)
 
 
-def table_zero_row(length: int, q_stride: int, kv_stride: int) -> float:
+def table_zero_row(length: int, q_stride: int, kv_stride: int, device=None) -> torch.Tensor:
     """The row of distance 0 in a table of `length` rows made for a block that pools its queries by `q_stride` and
     its keys by `kv_stride` (the axis lengths follow from the table's: the longer one has `(length + 1) / 2`)."""
     longer = (length + 1) // 2
     if kv_stride > q_stride:  # keys pooled more: the queries are the longer axis
-        return zero_distance_row(longer, math.ceil(longer * q_stride / kv_stride))
-    return longer - 1.0
+        # the ceiling in integers, with operands >= 0 (an ONNX graph may divide negative ones toward zero)
+        return zero_distance_row(longer, (longer * q_stride + kv_stride - 1) // kv_stride, device)
+    return _size(longer, device) - 1.0
 
 
 def fit_relative_table(table: torch.Tensor, length: int, q_stride: int, kv_stride: int) -> torch.Tensor:
@@ -92,12 +105,24 @@ def fit_relative_table(table: torch.Tensor, length: int, q_stride: int, kv_strid
     interpolation (timm's resize of relative positions, anchored at distance 0).
     """
     rows = table.shape[0]
+    if torch.compiler.is_exporting():  # a symbolic length: both fits in the graph, which picks one
+        centre = table.index_select(0, (torch.arange(length, device=table.device) + (rows - length) // 2)
+                                    .clamp(0, rows - 1))
+        return torch.where(torch.full((), rows - length, device=table.device) >= 0, centre,
+                           _stretch_table(table, length, q_stride, kv_stride))
     if length <= rows:
         start = (rows - length) // 2
         return table[start:start + length]
-    zero = table_zero_row(rows, q_stride, kv_stride)
-    new_zero = table_zero_row(length, q_stride, kv_stride)
-    position = zero + (torch.arange(length, device=table.device, dtype=torch.float64) - new_zero) * (rows / length)
+    return _stretch_table(table, length, q_stride, kv_stride)
+
+
+def _stretch_table(table: torch.Tensor, length: int, q_stride: int, kv_stride: int) -> torch.Tensor:
+    """`fit_relative_table` for a longer axis (also defined for a shorter one)."""
+    rows, device = table.shape[0], table.device
+    zero = table_zero_row(rows, q_stride, kv_stride, device)
+    new_zero = table_zero_row(length, q_stride, kv_stride, device)
+    position = zero + (torch.arange(length, device=device, dtype=torch.float64) - new_zero) * (rows / _size(length,
+                                                                                                           device))
     position = position.clamp(0, rows - 1)
     low = position.floor().long()
     weight = (position - low).to(table.dtype)[:, None]
@@ -152,7 +177,7 @@ class MASTPoolingAttention(nn.Module):
         scores = []
         for axis, table in enumerate((self.rel_pos_freq, self.rel_pos_time)):
             index = relative_position_index(q_grid[axis], k_grid[axis], q.device)
-            length = 2 * max(q_grid[axis], k_grid[axis]) - 1
+            length = 2 * torch.sym_max(q_grid[axis], k_grid[axis]) - 1
             rows = fit_relative_table(table, length, self.q_stride, self.kv_stride)[index]  # (q, k, head_dim)
             equation = "bhftc,fkc->bhftk" if axis == 0 else "bhftc,tkc->bhftk"
             scores.append(torch.einsum(equation, spatial_q, rows).flatten(2, 3))
@@ -180,9 +205,12 @@ class MASTPoolingAttention(nn.Module):
             # coordinates to the keys, so q_aug . k_aug = scale q.k + q.R_freq + q.R_time. Zero-padding v to the
             # same width lets SDPA use its fused kernels (MAST-S, 1024 frames, CPU: as fast as an additive mask
             # with a quarter of its peak memory).
-            key_freq = torch.arange(k_grid[0], device=q.device).repeat_interleave(k_grid[1])
-            key_time = torch.arange(k_grid[1], device=q.device).repeat(k_grid[0])
-            one_hot = torch.cat([F.one_hot(key_freq, k_grid[0]), F.one_hot(key_time, k_grid[1])], dim=1).to(q.dtype)
+            # each key's (frequency, time) coordinates one-hot, by comparison: plain tensor arithmetic, which an
+            # ONNX export with a symbolic grid keeps (F.one_hot needs a concrete class count)
+            freqs, times = torch.arange(k_grid[0], device=q.device), torch.arange(k_grid[1], device=q.device)
+            keys = torch.arange(k_grid[0] * k_grid[1], device=q.device)[:, None]  # frequency-major
+            per_row = torch.scalar_tensor(k_grid[1], dtype=keys.dtype, device=q.device)
+            one_hot = torch.cat([keys // per_row == freqs, keys % per_row == times], dim=1).to(q.dtype)
             relative = torch.cat([rel_freq, rel_time], dim=-1)
             q_aug = torch.cat([q * scale, F.pad(relative, (0, 0, prefix, 0))], dim=-1)
             k_aug = torch.cat([k, F.pad(one_hot, (0, 0, prefix, 0)).expand(batch, self.num_heads, -1, -1)], dim=-1)

@@ -24,6 +24,8 @@ def resize_position_grid(grid: torch.Tensor, size: tuple[int, int], mode: str = 
     `cut_or_bilinear` (AST) works per axis: an axis that shrinks keeps its centre, one that grows is
     interpolated bilinearly. `bicubic` (ASiT, timm) interpolates both axes.
     """
+    if torch.compiler.is_exporting():
+        return _resize_for_export(grid, size, mode)
     if tuple(grid.shape[-2:]) == tuple(size):
         return grid
     if mode == "bicubic":
@@ -33,9 +35,33 @@ def resize_position_grid(grid: torch.Tensor, size: tuple[int, int], mode: str = 
         if new < old:
             grid = grid.narrow(axis, old // 2 - new // 2, new)
         elif new > old:
-            target = list(grid.shape[-2:])
-            target[axis - 2] = new
-            grid = F.interpolate(grid, size=tuple(target), mode="bilinear", align_corners=False)
+            grid = _stretch(grid, axis, new)
+    return grid
+
+
+def _stretch(grid: torch.Tensor, axis: int, new: int) -> torch.Tensor:
+    """`grid` interpolated bilinearly to `new` positions along `axis` (2 or 3)."""
+    target = list(grid.shape[-2:])
+    target[axis - 2] = new
+    return F.interpolate(grid, size=tuple(target), mode="bilinear", align_corners=False)
+
+
+def _resize_for_export(grid: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """`resize_position_grid` for a graph whose input length is symbolic (ONNX export): the same results, with no
+    choice made in Python on that length. Bicubic returns the table itself at its own size; for `cut_or_bilinear`
+    the centre cut (as a clamped gather, defined for any length) and the interpolation are both computed and the
+    graph picks one (position tables are small)."""
+    if mode == "bicubic":
+        return F.interpolate(grid, size=size, mode="bicubic", align_corners=False)
+    for axis, new in zip((2, 3), size):
+        old = grid.shape[axis]
+        if isinstance(new, int) and isinstance(old, int):  # a fixed axis (the mel bins): decided here
+            grid = grid.narrow(axis, old // 2 - new // 2, new) if new <= old else _stretch(grid, axis, new)
+            continue
+        positions = (torch.arange(new, device=grid.device) + (old // 2 - new // 2)).clamp(0, old - 1)
+        cut = grid.index_select(axis, positions)
+        shorter = torch.full((), old - new, device=grid.device) >= 0
+        grid = torch.where(shorter, cut, _stretch(grid, axis, new))
     return grid
 
 
@@ -76,7 +102,7 @@ class SpectrogramViTEmbeddings(nn.Module):
     def patch_position_embeddings(self, grid: tuple[int, int]) -> torch.Tensor:
         """Position embeddings of the patch tokens for a run-time grid: `(1, freq * time, hidden)`."""
         learned = self.position_embeddings[:, self.config.num_prefix_tokens:]
-        if tuple(grid) == self.config.patch_grid:
+        if not torch.compiler.is_exporting() and tuple(grid) == self.config.patch_grid:
             return learned
         order = self.config.token_order
         learned = tokens_to_grid(learned, self.config.patch_grid, order)

@@ -9,6 +9,13 @@ from torch import nn
 from transformers.activations import ACT2FN
 
 
+def is_exporting() -> bool:
+    """Whether torch.export (e.g. the ONNX export) is tracing: code that must not choose in Python on a symbolic
+    input length asks this (`torch.compiler.is_exporting`; an older torch without it never exports here)."""
+    check = getattr(torch.compiler, "is_exporting", None)
+    return bool(check and check())
+
+
 class DropPath(nn.Module):
     """Stochastic depth: during training, zero a sample's residual branch with probability `rate` and scale the
     kept ones by 1 / (1 - rate). `(batch, ...)` -> same shape."""

@@ -19,7 +19,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from ..configuration.configuration_mast import MASTConfig
 from .classification import AudioClassificationMixin
-from .layers import DropPath, Mlp, SpectrogramEncoderMixin, drop_patches
+from .layers import DropPath, Mlp, SpectrogramEncoderMixin, drop_patches, is_exporting
 from .modeling_utils import HUB_KWARGS, SpecformersPreTrainedModel, load_checkpoint_tensors, timm_weights
 
 
@@ -105,7 +105,7 @@ def fit_relative_table(table: torch.Tensor, length: int, q_stride: int, kv_strid
     interpolation (timm's resize of relative positions, anchored at distance 0).
     """
     rows = table.shape[0]
-    if torch.compiler.is_exporting():  # a symbolic length: both fits in the graph, which picks one
+    if is_exporting():  # a symbolic length: both fits in the graph, which picks one
         centre = table.index_select(0, (torch.arange(length, device=table.device) + (rows - length) // 2)
                                     .clamp(0, rows - 1))
         return torch.where(torch.full((), rows - length, device=table.device) >= 0, centre,

@@ -124,6 +124,7 @@ class SpecformersPreTrainedModel(PreTrainedModel):
             repo_id = kwargs.get("repo_id") or os.path.basename(os.path.normpath(str(save_directory)))
             _specformers_module("hub_push").upload_folder(
                 str(save_directory), repo_id, token=kwargs.get("token"), private=kwargs.get("private"),
+                revision=kwargs.get("revision"),
                 commit_message=kwargs.get("commit_message") or "Upload with specformers")
 
     def push_to_hub(self, repo_id: str, *, commit_message: str | None = None, private: bool | None = None,

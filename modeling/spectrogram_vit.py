@@ -14,7 +14,7 @@ from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPo
 
 from ..configuration.configuration_ast import SpectrogramViTConfig
 from .classification import AudioClassificationMixin, ClassifierHead
-from .layers import DropPath, Mlp, SpectrogramEncoderMixin, drop_patches
+from .layers import DropPath, Mlp, SpectrogramEncoderMixin, drop_patches, is_exporting
 from .modeling_utils import SpecformersPreTrainedModel
 
 
@@ -24,7 +24,7 @@ def resize_position_grid(grid: torch.Tensor, size: tuple[int, int], mode: str = 
     `cut_or_bilinear` (AST) works per axis: an axis that shrinks keeps its centre, one that grows is
     interpolated bilinearly. `bicubic` (ASiT, timm) interpolates both axes.
     """
-    if torch.compiler.is_exporting():
+    if is_exporting():
         return _resize_for_export(grid, size, mode)
     if tuple(grid.shape[-2:]) == tuple(size):
         return grid
@@ -102,7 +102,7 @@ class SpectrogramViTEmbeddings(nn.Module):
     def patch_position_embeddings(self, grid: tuple[int, int]) -> torch.Tensor:
         """Position embeddings of the patch tokens for a run-time grid: `(1, freq * time, hidden)`."""
         learned = self.position_embeddings[:, self.config.num_prefix_tokens:]
-        if not torch.compiler.is_exporting() and tuple(grid) == self.config.patch_grid:
+        if not is_exporting() and tuple(grid) == self.config.patch_grid:
             return learned
         order = self.config.token_order
         learned = tokens_to_grid(learned, self.config.patch_grid, order)

@@ -78,29 +78,40 @@ def export_for_hub(model_dir: str, out_dir: str) -> str:
     if `model_dir` has none), the run's results (`all_results.json`, the confusion matrix, ...) when there are
     some, and the self-contained `configuration_*.py`, `modeling_*.py` and `feature_extraction_*.py` files.
     """
-    config_path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(config_path):
-        raise FileNotFoundError(f"{model_dir} has no config.json: pass the folder of a model saved with "
-                                f"save_pretrained (a training run's --output_dir).")
+    check_saved_model(model_dir)
     family_in(model_dir)
     weights = sorted(name for name in os.listdir(model_dir) if WEIGHT_FILES.match(name))
     if not weights:
         raise FileNotFoundError(f"{model_dir} has no model.safetensors; save the model with save_pretrained.")
-    if not os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
-        raise FileNotFoundError(f"{model_dir} has no preprocessor_config.json: save the feature extractor beside "
-                                f"the model (extractor.save_pretrained(model_dir)).")
     os.makedirs(out_dir, exist_ok=True)
     for name in [*weights, "config.json", "preprocessor_config.json", *RESULT_FILES]:
         if os.path.isfile(os.path.join(model_dir, name)):
             shutil.copyfile(os.path.join(model_dir, name), os.path.join(out_dir, name))
-    card = os.path.join(model_dir, "README.md")
-    if os.path.isfile(card):
-        shutil.copyfile(card, os.path.join(out_dir, "README.md"))
-    else:
+    if not copy_card(model_dir, out_dir):
         from .hub_cards.model_card import card_for_saved_model
         card_for_saved_model(model_dir).save(os.path.join(out_dir, "README.md"))
     write_remote_code(out_dir)
     return out_dir
+
+
+def check_saved_model(model_dir: str) -> None:
+    """What every export needs of a saved folder: the model's `config.json` and the extractor's config (a
+    FileNotFoundError saying which is missing and how to write it)."""
+    if not os.path.isfile(os.path.join(model_dir, "config.json")):
+        raise FileNotFoundError(f"{model_dir} has no config.json: pass the folder of a model saved with "
+                                f"save_pretrained (a training run's --output_dir).")
+    if not os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
+        raise FileNotFoundError(f"{model_dir} has no preprocessor_config.json: save the feature extractor beside "
+                                f"the model (extractor.save_pretrained(model_dir)).")
+
+
+def copy_card(model_dir: str, out_dir: str) -> bool:
+    """Copy the model card (`README.md`) of `model_dir` into `out_dir`; False when there is none."""
+    card = os.path.join(model_dir, "README.md")
+    if not os.path.isfile(card):
+        return False
+    shutil.copyfile(card, os.path.join(out_dir, "README.md"))
+    return True
 
 
 def family_in(folder: str):

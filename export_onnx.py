@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 
 import numpy as np
 import torch
 from torch import nn
+from transformers import AutoConfig
 
+from .export_for_hub import check_saved_model, copy_card
 from .families import FAMILIES, family_of
 from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 
@@ -46,8 +47,6 @@ class PlainOutputs(nn.Module):
 
 def load_saved_model(model_dir: str):
     """(the specformers classifier or encoder saved in `model_dir`, its output names), in eval mode."""
-    from transformers import AutoConfig
-
     config = AutoConfig.from_pretrained(model_dir)
     family = family_of(config.model_type)
     if family is None:
@@ -65,9 +64,7 @@ def export_onnx(model_dir: str, out_dir: str, quantize: bool = False, opset: int
     the model's length, a shorter and a longer one) is a RuntimeError."""
     import onnxruntime
 
-    if not os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
-        raise FileNotFoundError(f"{model_dir} has no preprocessor_config.json: save the feature extractor beside "
-                                "the model (extractor.save_pretrained(model_dir)).")
+    check_saved_model(model_dir)
     model, names = load_saved_model(model_dir)
     extractor = SpectrogramFeatureExtractor.from_pretrained(model_dir)
     module = PlainOutputs(model, names).eval()
@@ -88,9 +85,7 @@ def export_onnx(model_dir: str, out_dir: str, quantize: bool = False, opset: int
         quantize_dynamic(path, os.path.join(out_dir, INT8_FILE), weight_type=QuantType.QInt8)
     model.config.save_pretrained(out_dir)
     extractor.save_pretrained(out_dir)
-    card = os.path.join(model_dir, "README.md")
-    if os.path.isfile(card):
-        shutil.copyfile(card, os.path.join(out_dir, "README.md"))
+    copy_card(model_dir, out_dir)
     return out_dir
 
 

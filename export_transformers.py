@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 
 from .configuration.configuration_ast import ASTConfig
+from .export_for_hub import check_saved_model, copy_card
 from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 from .modeling.modeling_ast import ASTForAudioClassification, ASTModel
 
@@ -23,19 +23,13 @@ def export_transformers(model_dir: str, out_dir: str) -> str:
     """Write the transformers AST equivalent to the specformers AST saved in `model_dir` into `out_dir` (returned):
     `ASTForAudioClassification` for a classifier, `ASTModel` for an encoder; the card (`README.md`) is copied.
     What transformers' AST or its extractor cannot represent is a ValueError before anything is written."""
-    config_path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(config_path):
-        raise FileNotFoundError(f"{model_dir} has no config.json: pass the folder of a model saved with "
-                                "save_pretrained (a training run's --output_dir).")
-    with open(config_path) as f:
+    check_saved_model(model_dir)
+    with open(os.path.join(model_dir, "config.json")) as f:
         model_type = json.load(f).get("model_type")
     if model_type != ASTConfig.model_type:
         raise ValueError(f"{model_dir} holds a {model_type!r} model; only specformers ASTs ({ASTConfig.model_type}) "
                          "have a transformers twin. Export MAST and ASiT with `python -m specformers.export_for_hub` "
                          "(remote code).")
-    if not os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
-        raise FileNotFoundError(f"{model_dir} has no preprocessor_config.json: save the feature extractor beside "
-                                "the model (extractor.save_pretrained(model_dir)).")
     config = ASTConfig.from_pretrained(model_dir)
     is_classifier = any(name.endswith("ForAudioClassification") for name in config.architectures or [])
     model = (ASTForAudioClassification if is_classifier else ASTModel).from_pretrained(model_dir)
@@ -43,9 +37,7 @@ def export_transformers(model_dir: str, out_dir: str) -> str:
     native = model.to_transformers()
     native.save_pretrained(out_dir)
     extractor.save_pretrained(out_dir)
-    card = os.path.join(model_dir, "README.md")
-    if os.path.isfile(card):
-        shutil.copyfile(card, os.path.join(out_dir, "README.md"))
+    copy_card(model_dir, out_dir)
     return out_dir
 
 

@@ -94,9 +94,8 @@ def parse_arguments(parser: HfArgumentParser, argv: list[str], **forced) -> tupl
         with open(argv[0]) as f:
             values = json.load(f) if argv[0].endswith(".json") else yaml.safe_load(f)
         return parser.parse_dict({**forced, **values})
-    flags = [f"--{name}" for name in forced if f"--{name}" not in argv]
-    extra = [word for name in forced if f"--{name}" in flags for word in (f"--{name}", str(forced[name]))]
-    return parser.parse_args_into_dataclasses([*argv, *extra])
+    missing = [word for name, value in forced.items() if f"--{name}" not in argv for word in (f"--{name}", str(value))]
+    return parser.parse_args_into_dataclasses([*argv, *missing])
 
 
 @dataclass

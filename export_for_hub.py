@@ -78,11 +78,12 @@ def export_for_hub(model_dir: str, out_dir: str) -> str:
     if `model_dir` has none), the run's results (`all_results.json`, the confusion matrix, ...) when there are
     some, and the self-contained `configuration_*.py`, `modeling_*.py` and `feature_extraction_*.py` files.
     """
-    check_saved_model(model_dir)
+    require(model_dir, "config.json")
     family_in(model_dir)
     weights = sorted(name for name in os.listdir(model_dir) if WEIGHT_FILES.match(name))
     if not weights:
         raise FileNotFoundError(f"{model_dir} has no model.safetensors; save the model with save_pretrained.")
+    require(model_dir, "preprocessor_config.json")
     os.makedirs(out_dir, exist_ok=True)
     for name in [*weights, "config.json", "preprocessor_config.json", *RESULT_FILES]:
         if os.path.isfile(os.path.join(model_dir, name)):
@@ -94,15 +95,16 @@ def export_for_hub(model_dir: str, out_dir: str) -> str:
     return out_dir
 
 
-def check_saved_model(model_dir: str) -> None:
-    """What every export needs of a saved folder: the model's `config.json` and the extractor's config (a
-    FileNotFoundError saying which is missing and how to write it)."""
-    if not os.path.isfile(os.path.join(model_dir, "config.json")):
-        raise FileNotFoundError(f"{model_dir} has no config.json: pass the folder of a model saved with "
-                                f"save_pretrained (a training run's --output_dir).")
-    if not os.path.isfile(os.path.join(model_dir, "preprocessor_config.json")):
-        raise FileNotFoundError(f"{model_dir} has no preprocessor_config.json: save the feature extractor beside "
-                                f"the model (extractor.save_pretrained(model_dir)).")
+# what each export needs of a saved folder, and how to write it when it is missing
+SAVED_FILES = {"config.json": "pass the folder of a model saved with save_pretrained (a training run's --output_dir)",
+               "preprocessor_config.json": "save the feature extractor beside the model "
+                                           "(extractor.save_pretrained(model_dir))"}
+
+
+def require(model_dir: str, name: str) -> None:
+    """A FileNotFoundError saying how to write `name` (a key of `SAVED_FILES`) when `model_dir` lacks it."""
+    if not os.path.isfile(os.path.join(model_dir, name)):
+        raise FileNotFoundError(f"{model_dir} has no {name}: {SAVED_FILES[name]}.")
 
 
 def copy_card(model_dir: str, out_dir: str) -> bool:

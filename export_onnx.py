@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig
 
-from .export_for_hub import check_saved_model, copy_card
+from .export_for_hub import copy_card, require
 from .families import FAMILIES, family_of
 from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 
@@ -64,7 +64,8 @@ def export_onnx(model_dir: str, out_dir: str, quantize: bool = False, opset: int
     the model's length, a shorter and a longer one) is a RuntimeError."""
     import onnxruntime
 
-    check_saved_model(model_dir)
+    for name in ("config.json", "preprocessor_config.json"):
+        require(model_dir, name)
     model, names = load_saved_model(model_dir)
     extractor = SpectrogramFeatureExtractor.from_pretrained(model_dir)
     module = PlainOutputs(model, names).eval()

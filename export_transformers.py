@@ -14,7 +14,7 @@ import json
 import os
 
 from .configuration.configuration_ast import ASTConfig
-from .export_for_hub import check_saved_model, copy_card
+from .export_for_hub import copy_card, require
 from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 from .modeling.modeling_ast import ASTForAudioClassification, ASTModel
 
@@ -23,13 +23,14 @@ def export_transformers(model_dir: str, out_dir: str) -> str:
     """Write the transformers AST equivalent to the specformers AST saved in `model_dir` into `out_dir` (returned):
     `ASTForAudioClassification` for a classifier, `ASTModel` for an encoder; the card (`README.md`) is copied.
     What transformers' AST or its extractor cannot represent is a ValueError before anything is written."""
-    check_saved_model(model_dir)
+    require(model_dir, "config.json")
     with open(os.path.join(model_dir, "config.json")) as f:
         model_type = json.load(f).get("model_type")
     if model_type != ASTConfig.model_type:
         raise ValueError(f"{model_dir} holds a {model_type!r} model; only specformers ASTs ({ASTConfig.model_type}) "
                          "have a transformers twin. Export MAST and ASiT with `python -m specformers.export_for_hub` "
                          "(remote code).")
+    require(model_dir, "preprocessor_config.json")
     config = ASTConfig.from_pretrained(model_dir)
     is_classifier = any(name.endswith("ForAudioClassification") for name in config.architectures or [])
     model = (ASTForAudioClassification if is_classifier else ASTModel).from_pretrained(model_dir)

@@ -1,5 +1,7 @@
 # The README's set-up commands: `make quickstart` (the main job) and `make test` (linter, documentation build and
 # test suite). Both build .venv first: torch before the package, so pip never swaps in another torch build.
+# The suite runs on two workers of one thread each: it is mostly short processes and tiny models, which two cores
+# run faster side by side than one at a time with two threads (tests/conftest.py groups what must not overlap).
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV ?= .venv
@@ -18,7 +20,7 @@ quickstart: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mkdocs build --strict --quiet
-	$(BIN)/python -m pytest tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 docs: $(VENV)/.installed
 	$(BIN)/mkdocs build --strict

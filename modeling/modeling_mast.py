@@ -416,6 +416,22 @@ class MASTModel(MASTTimmMixin, SpectrogramEncoderMixin, MASTPreTrainedModel):
         return MASTModelOutput(last_hidden_state=sequence, pooler_output=pooled, hidden_states=encoded.hidden_states,
                                attentions=encoded.attentions, grid_sizes=encoded.grid_sizes)
 
+    def time_tokens(self, output: MASTModelOutput, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last stage's tokens of `output.last_hidden_state` averaged over frequency: `(batch, time_columns,
+        hidden)`, and the centre of each column's receptive field in input frames `(time_columns,)` (frame-level
+        tasks, HEAR's timestamp embeddings). `frames`: the input's frame count."""
+        config = self.config
+        freq, time = output.grid_sizes[-1]
+        tokens = output.last_hidden_state[:, int(config.use_cls_token):]
+        # a pooling convolution (padding k // 2) centres output j on input j * stride (odd kernels, as the presets'
+        # 3); the patch stem centres patch j on frame j * stride + (kernel - 1) / 2 - padding
+        position = torch.arange(time, device=tokens.device, dtype=torch.float64)
+        for stride in config.q_stride:
+            position = position * stride
+        kernel, stride, padding = config.patch_kernel_size[1], config.patch_stride[1], config.patch_padding[1]
+        centres = position * stride + (kernel - 1) / 2 - padding
+        return tokens.unflatten(1, (freq, time)).mean(1), centres
+
 
 class MASTForAudioClassification(MASTTimmMixin, AudioClassificationMixin, MASTPreTrainedModel):
     """MAST with a linear head on the pooled output (single- or multi-label via `problem_type`)."""

@@ -233,6 +233,16 @@ class SpectrogramViTModel(SpectrogramEncoderMixin, SpectrogramViTPreTrainedModel
         return BaseModelOutputWithPooling(last_hidden_state=sequence, pooler_output=pooled,
                                           hidden_states=encoded.hidden_states, attentions=encoded.attentions)
 
+    def time_tokens(self, output: BaseModelOutputWithPooling, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The patch tokens of `output.last_hidden_state` averaged over frequency: `(batch, time_columns, hidden)`,
+        and the centre of each column's patches in input frames `(time_columns,)` (frame-level tasks, HEAR's
+        timestamp embeddings). `frames`: the input's frame count."""
+        config = self.config
+        grid = config.patch_grid_for(frames)
+        patches = tokens_to_grid(output.last_hidden_state[:, config.num_prefix_tokens:], grid, config.token_order)
+        centres = torch.arange(grid[1], device=patches.device) * config.patch_stride[1] + (config.patch_size - 1) / 2
+        return patches.mean(2).transpose(1, 2), centres
+
 
 class SpectrogramViTForAudioClassification(AudioClassificationMixin, SpectrogramViTPreTrainedModel):
     """Spectrogram ViT + LayerNorm/Linear head on the pooled output. Single-label (CE), multi-label (BCE) or

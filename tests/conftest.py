@@ -4,6 +4,25 @@ import torch
 from audio_helpers import noisy_tone
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "several_processes: starts a multi-process run (accelerate launch, torchrun)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Groups for `pytest -n 2 --dist loadgroup` (`make test`): a module's tests run on one worker (its module
+    fixtures are built once), documentation pages spread over the workers, and the multi-process runs take turns
+    (their processes meet on the default port 29500)."""
+    for item in items:
+        if item.get_closest_marker("several_processes"):
+            group = "several_processes"
+        elif item.module.__name__ == "test_docs":
+            continue
+        else:
+            group = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -42,7 +42,13 @@ def blocks_to_run(page):
     return [b for b in blocks(page) if b.language in RUNNABLE and b.skip_reason is None]
 
 
-@pytest.mark.parametrize("page", [page for page in pages() if blocks_to_run(page)])
+def launches_several_processes(page):
+    return any(re.search(r"accelerate launch|torchrun|--num_processes [2-9]", b.code) for b in blocks_to_run(page))
+
+
+@pytest.mark.parametrize("page", [
+    pytest.param(page, marks=[pytest.mark.several_processes] if launches_several_processes(page) else [])
+    for page in pages() if blocks_to_run(page)])
 def test_page_code_blocks_run(page, tmp_path):
     folder = working_folder(tmp_path)
     for block in blocks_to_run(page):

@@ -104,6 +104,7 @@ def test_a_stop_signal_checkpoints_the_step_and_exits_for_a_requeue(script, faul
     assert read_log(out) == read_log(uninterrupted(script))
 
 
+@pytest.mark.several_processes
 def test_two_processes_stop_together_and_resume_exactly(corpus, tmp_path):
     """Stopped by a signal to one of the two processes, then by SIGTERM to `accelerate launch`, which passes it
     on to its processes (SIGUSR1 would end the launcher itself)."""
@@ -192,6 +193,7 @@ def test_classifier_stops_on_sigterm_to_the_whole_job_and_resumes_exactly(tones,
     assert losses(out) == losses(classifier_run)
 
 
+@pytest.mark.several_processes
 def test_classifier_processes_stop_together_on_a_signal_to_one(tones, tmp_path):  # noqa: F811
     argv = ["--dataset_name", tones, "--output_dir", tmp_path, *CLASSIFIER_RUN, "--per_device_train_batch_size", 3]
     stopped = with_fault("usr1", 3, *argv, rank="1", processes=2, script="train_classifier")

@@ -73,6 +73,7 @@ def test_a_collapse_is_reported(corpus, tmp_path):
     assert all(r["embedding_std"] >= 0.25 / 16 for r in log if not r.get("collapse_warning"))
 
 
+@pytest.mark.several_processes
 def test_two_processes_see_the_whole_global_batch_as_negatives(corpus, tmp_path):
     """2 processes x 2 clips against 1 process x 4 clips: same data, same augmentation, same mixup memory; with
     negatives gathered from both processes the losses must be those of the single process."""

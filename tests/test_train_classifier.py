@@ -184,7 +184,7 @@ def test_multi_label_from_parquet_with_audio_bytes(tmp_path):
         pq.write_table(table, data / f"{split}.parquet")
     metrics = classify("--dataset_name", data, "--output_dir", tmp_path / "out", *SCRATCH["ast"],
                        "--problem_type", "multi_label_classification", "--label_column_name", "tags",
-                       "--do_train", "--do_eval", "--max_steps", 6, "--mixup", 0.5)
+                       "--do_train", "--do_eval", "--max_steps", 6, "--mixup", 0.5, "--balanced_sampling")
     assert {"eval_mAP", "eval_mAUC", "eval_d_prime"} <= set(metrics)
     assert 0 <= metrics["eval_mAP"] <= 1 and 0 <= metrics["eval_mAUC"] <= 1
     model = AutoModelForAudioClassification.from_pretrained(tmp_path / "out")
@@ -247,6 +247,7 @@ def test_bad_datasets_say_what_to_fix(tones, tmp_path):
         classify("--dataset_name", tones, "--output_dir", tmp_path / "z", *SCRATCH["ast"])
 
 
+@pytest.mark.several_processes
 @pytest.mark.parametrize("launcher", ["accelerate", "torchrun"])
 def test_two_processes(launcher, tones, tmp_path):
     """Two CPU processes share each step: an epoch takes half the steps of a single process. The streamed run

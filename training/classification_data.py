@@ -91,6 +91,17 @@ class LabelEncoder:
         target[[self._index(self._name(v)) for v in values]] = 1.0
         return target
 
+    def multi_hot(self, values) -> np.ndarray:
+        """Label values -> `(len(values), num_labels)` 0/1 targets, single-label ones too."""
+        targets = np.zeros((len(values), len(self.names)), dtype=np.float32)
+        for row, value in enumerate(values):
+            target = self.encode(value)
+            if self.problem_type == SINGLE_LABEL:
+                targets[row, target] = 1.0
+            else:
+                targets[row] = target
+        return targets
+
     def check(self, dataset, column: str) -> None:
         """Fail early when a map-style split has a label outside the model's labels."""
         values = dataset.unique(column) if self.problem_type == SINGLE_LABEL else dataset[column]

@@ -23,6 +23,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from accelerate.logging import get_logger
 from torch.utils.data import DataLoader
@@ -67,6 +68,7 @@ from .classification_data import (
 from .confusion_report import write_confusion_report
 from .data import CLIPS_BEFORE_JUDGING, IndexedExamples, IndexedStream, check_unreadable_share, load_audio_dataset
 from .devices import run_on_cpu
+from .fine_tuning import BalancedSampler, freeze_encoder, label_balanced_weights, layer_decay_groups
 from .host_sums import HostSums
 from .metrics import make_compute_metrics
 from .preemption import PREEMPTED_EXIT_STATUS, StopRequests, StopTrainerOnRequest, ignoring_stop_signals
@@ -121,6 +123,26 @@ class AugmentationArguments:
     noise: bool = field(default=False, metadata={"help": "AST's noise: uniform noise on the features, time roll."})
 
 
+@dataclass
+class ProtocolArguments:
+    freeze_encoder: bool = field(
+        default=False, metadata={"help": "Train the head alone (a linear probe): the encoder's weights stay as loaded "
+                                         "and it runs in eval mode (no dropout or stochastic depth)."})
+    layer_decay: float | None = field(
+        default=None, metadata={"help": "Layer-wise learning-rate decay (BEiT, e.g. 0.75): the head and final norm "
+                                        "learn at --learning_rate, each encoder block below at `layer_decay` times "
+                                        "the one above (ViT layers; MAST blocks stage by stage), the embeddings "
+                                        "lowest."})
+    balanced_sampling: bool = field(
+        default=False, metadata={"help": "AST's balanced sampler: draw each epoch's clips with replacement, a clip "
+                                         "weighted by the sum over its labels of 1 / (that label's clip count), so "
+                                         "rare labels are seen as often as common ones. Map-style splits only."})
+    drop_path_rate: float | None = field(
+        default=None, metadata={"help": "Stochastic depth of the encoder for this run (rising linearly to this "
+                                        "rate at the last block; AST/ASiT fine-tuning 0.1); default: the "
+                                        "model's config."})
+
+
 class CheckDataAtEpochEnd(TrainerCallback):
     def __init__(self, trainer: ClassifierTrainer):
         self.trainer = trainer
@@ -155,8 +177,10 @@ class ClassifierTrainer(Trainer):
     (`checkpoints.py`)."""
 
     def __init__(self, *args, eval_collator, skipped: dict[str, SkipCounter], streaming: bool, data_name: str,
-                 max_skipped_fraction: float, **kwargs):
+                 max_skipped_fraction: float, layer_decay: float | None = None,
+                 sample_weights: np.ndarray | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.layer_decay, self.sample_weights = layer_decay, sample_weights
         self.eval_collator, self.skipped, self.streaming = eval_collator, skipped, streaming
         self.data_name, self.max_skipped_fraction = data_name, max_skipped_fraction
         self.data_judged = False
@@ -174,6 +198,21 @@ class ClassifierTrainer(Trainer):
         return StreamLoader(self.train_dataset, batch_size=self._train_batch_size, collate_fn=self.data_collator,
                             num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory,
                             worker_init_fn=ignoring_stop_signals())
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.sample_weights is None:
+            return super()._get_train_sampler(train_dataset)
+        return BalancedSampler(self.sample_weights, self.args.seed)
+
+    def create_optimizer(self, model=None):
+        if self.layer_decay is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        groups = layer_decay_groups(model, self.args.learning_rate, self.layer_decay, self.args.weight_decay,
+                                    set(self.get_decay_parameter_names(model)))
+        optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        self.optimizer = optimizer_class(groups, **optimizer_kwargs)
+        return self.optimizer
 
     def _get_output_dir(self, trial) -> str:
         return self.writing_into or super()._get_output_dir(trial)
@@ -271,7 +310,7 @@ class ClassifierTrainer(Trainer):
 
 def argument_parser() -> HfArgumentParser:
     return HfArgumentParser((ClassifierModelArguments, ClassifierDataArguments, FeatureArguments,
-                             AugmentationArguments, TrainingArguments))
+                             AugmentationArguments, ProtocolArguments, TrainingArguments))
 
 
 def parse_args(argv=None):
@@ -282,7 +321,7 @@ def parse_args(argv=None):
     return parse_arguments(argument_parser(), argv, **forced)
 
 
-def check_arguments(model_args, data_args, training_args) -> None:
+def check_arguments(model_args, data_args, protocol_args, training_args) -> None:
     if not (training_args.do_train or training_args.do_eval):
         raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
     if model_args.problem_type not in (SINGLE_LABEL, MULTI_LABEL):
@@ -302,6 +341,15 @@ def check_arguments(model_args, data_args, training_args) -> None:
             raise ValueError(f"--train_val_split must be between 0 and 1, got {data_args.train_val_split}.")
         if data_args.streaming:
             raise ValueError("--train_val_split needs a map-style split; a stream cannot be split by share.")
+    if protocol_args.balanced_sampling and data_args.streaming:
+        raise ValueError("--balanced_sampling weights each clip by how often its labels occur in the whole split, "
+                         "which a stream does not know ahead, and draws clips by index, which a stream has not. "
+                         "Balance a stream at its source (e.g. datasets.interleave_datasets of one stream per "
+                         "class with the probabilities you want) or load the split map-style (no --streaming).")
+    if protocol_args.layer_decay is not None and not 0 < protocol_args.layer_decay <= 1:
+        raise ValueError(f"--layer_decay must be in (0, 1], got {protocol_args.layer_decay}.")
+    if protocol_args.drop_path_rate is not None and not 0 <= protocol_args.drop_path_rate < 1:
+        raise ValueError(f"--drop_path_rate must be in [0, 1), got {protocol_args.drop_path_rate}.")
     if training_args.do_train and training_args.dataloader_persistent_workers:
         raise ValueError("--dataloader_persistent_workers cannot be used for training here: each clip's random "
                          "window and augmentation are seeded by epoch, which workers kept from the first epoch do "
@@ -388,11 +436,13 @@ def model_config(model_args, extractor):
     return config
 
 
-def build_model(model_args, config, names: list[str] | None):
+def build_model(model_args, config, names: list[str] | None, drop_path_rate: float | None = None):
     """A classifier for `names` (None: keep the saved model's labels): from the saved model or encoder, or new
     from `config` (`model_config`)."""
     labels = {} if names is None else {"id2label": dict(enumerate(names)),
                                        "label2id": {name: i for i, name in enumerate(names)}}
+    if drop_path_rate is not None:  # read when the blocks are built
+        labels["drop_path_rate"] = drop_path_rate
     if model_args.model_name_or_path:
         model_class = ASTForAudioClassification if config.model_type == TRANSFORMERS_AST_MODEL_TYPE \
             else AutoModelForAudioClassification
@@ -410,8 +460,8 @@ def build_model(model_args, config, names: list[str] | None):
 
 
 def main(argv=None):
-    model_args, data_args, feature_args, augment_args, training_args = parse_args(argv)
-    check_arguments(model_args, data_args, training_args)
+    model_args, data_args, feature_args, augment_args, protocol_args, training_args = parse_args(argv)
+    check_arguments(model_args, data_args, protocol_args, training_args)
     # the collators read the raw audio and label columns, which the model's forward does not name
     training_args.remove_unused_columns = False
     # specformers pushes once, at the end (`push_run_to_hub`), instead of Trainer's save-time pushes
@@ -424,7 +474,9 @@ def main(argv=None):
     config = model_config(model_args, extractor)
     train_dataset, eval_dataset = load_splits(data_args, training_args, model_args.dataset_kwargs())
     names = discover_label_names(train_dataset, label_column, problem_type) if training_args.do_train else None
-    model = build_model(model_args, config, names)
+    model = build_model(model_args, config, names, protocol_args.drop_path_rate)
+    if protocol_args.freeze_encoder:
+        freeze_encoder(model)
     if names is None:
         names = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if is_placeholder(model.config.id2label):
@@ -432,7 +484,7 @@ def main(argv=None):
                              "trained on named labels): evaluate a classifier saved by this script, or add --do_train.")
 
     skipped = {"train": SkipCounter(), "eval": SkipCounter()}
-    collators = {}
+    collators, sample_weights = {}, None
     for split, dataset, augment in (("train", train_dataset, augment_args), ("eval", eval_dataset, None)):
         if dataset is None:
             continue
@@ -441,6 +493,8 @@ def main(argv=None):
                                split_name)
         if not data_args.streaming:
             encoder.check(dataset, label_column)
+        if split == "train" and protocol_args.balanced_sampling:
+            sample_weights = label_balanced_weights(encoder.multi_hot(dataset[label_column]))
         collators[split] = ClassificationCollator(extractor, encoder, data_args.audio_column_name, label_column,
                                                   skipped[split], augment, seed=training_args.seed,
                                                   process=training_args.process_index)
@@ -458,7 +512,8 @@ def main(argv=None):
         data_collator=collators.get("train") or collators["eval"], eval_collator=collators.get("eval"),
         processing_class=extractor, compute_metrics=make_compute_metrics(problem_type), skipped=skipped,
         streaming=data_args.streaming, max_skipped_fraction=data_args.max_skipped_fraction,
-        data_name=f"`{data_args.dataset_name}` ({data_args.train_split_name} split)")
+        data_name=f"`{data_args.dataset_name}` ({data_args.train_split_name} split)",
+        layer_decay=protocol_args.layer_decay, sample_weights=sample_weights)
     if "train" in collators:
         trainer.add_callback(SetCollatorEpoch(collators["train"]))
 
@@ -489,24 +544,26 @@ def main(argv=None):
                                             training_args.output_dir)
             print(f"Confusion matrix: {png}")
     if training_args.do_train and trainer.is_world_process_zero():
-        write_card(trainer.model, extractor, model_args, data_args, augment_args, training_args, all_metrics, argv,
-                   trainer.state.global_step)
+        write_card(trainer.model, extractor, model_args, data_args, augment_args, protocol_args, training_args,
+                   all_metrics, argv, trainer.state.global_step)
         if push_to_hub:  # after the evaluation, the card and the results: the folder a user should get
             repo_id = push_run_to_hub(training_args.output_dir, training_args.hub_model_id,
                                       token=training_args.hub_token, private=training_args.hub_private_repo,
                                       commit_message=f"{data_args.dataset_name}: trained with specformers")
             print(f"Pushed {training_args.output_dir} to the Hub: {repo_id}")
+    trainer.accelerator.end_training()  # the process group ends here, not in the interpreter's teardown
     return all_metrics
 
 
-def write_card(model, extractor, model_args, data_args, augment_args, training_args, metrics: dict, argv,
-               steps: int) -> None:
+def write_card(model, extractor, model_args, data_args, augment_args, protocol_args, training_args, metrics: dict,
+               argv, steps: int) -> None:
     """The model card (README.md) beside the saved weights, with the run's evaluation in its model-index."""
     arguments = " ".join(sys.argv[1:] if argv is None else [str(a) for a in argv])
     train_results = {key: metrics[key] for key in sorted(metrics) if key.startswith("train_") or key == "epoch"}
     hyperparameters = {**hyperparameters_of(training_args, CLASSIFIER_CARD_FIELDS), "optimizer_steps": steps,
                        "processes": training_args.world_size,
-                       **{name: value for name, value in vars(augment_args).items() if value}}
+                       **{name: value for name, value in {**vars(augment_args), **vars(protocol_args)}.items()
+                          if value}}
     card = classifier_card(
         model, extractor, model_path=training_args.output_dir, dataset_name=data_args.dataset_name,
         dataset_config_name=data_args.dataset_config_name, eval_split=data_args.eval_split_name, metrics=metrics,

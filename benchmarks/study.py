@@ -32,6 +32,17 @@ def finetune_argv(start: list, data: str, out: str, steps: int, seed: int) -> li
             "--report_to", "none", "--disable_tqdm", "true"]
 
 
+def probe_argv(start: list, data: str, out: str, steps: int, seed: int) -> list:
+    """train_classifier arguments of a linear probe: the encoder frozen, its embeddings computed once, the head
+    trained `steps` (no augmentation: the embeddings are of the clean clips), then the test split scored."""
+    return [*start, "--dataset_name", data, "--output_dir", out, *FEATURES, "--do_train", "--do_eval",
+            "--eval_split_name", "test", "--freeze_encoder", "--probe_on_embeddings", "--max_steps", steps,
+            "--per_device_train_batch_size", 32, "--learning_rate", 3e-3, "--weight_decay", 0.0,
+            "--warmup_steps", max(1, steps // 10), "--lr_scheduler_type", "cosine", "--logging_steps",
+            max(1, steps // 10), "--eval_strategy", "no", "--save_strategy", "no", "--dataloader_num_workers", 2,
+            "--seed", seed, "--report_to", "none", "--disable_tqdm", "true"]
+
+
 def machine() -> str:
     """CPU model and core count, for the reports."""
     return f"{cpu_name()}, {os.cpu_count()} cores"

@@ -20,6 +20,7 @@ from specformers import (
     ASTForAudioClassification,
     MASTConfig,
     MASTForAudioClassification,
+    MASTModel,
 )
 from specformers.training import train_classifier
 from specformers.training.fine_tuning import (
@@ -107,7 +108,7 @@ def test_linear_probe_end_to_end_leaves_the_encoder_as_loaded(tones, tmp_path): 
     ASiTModel(ASiTConfig.from_preset("asit-tiny", target_frames=48)).save_pretrained(encoder)
     out = tmp_path / "probe"
     classify("--dataset_name", tones, "--output_dir", out, "--model_name_or_path", encoder, "--do_train",
-             "--max_steps", 3, "--freeze_encoder", "--drop_path_rate", 0.2, "--layer_decay", 0.75)
+             "--max_steps", 3, "--freeze_encoder", "--drop_path_rate", 0.2)
     before, after = load_file(encoder / "model.safetensors"), load_file(out / "model.safetensors")
     assert set(before) == {name.removeprefix("vit.") for name in after if name.startswith("vit.")}
     for name, tensor in before.items():
@@ -127,6 +128,33 @@ def test_layer_decay_and_balanced_sampling_end_to_end(tones, tmp_path):  # noqa:
     blocks = sum(MASTConfig.from_preset("mast-tiny").depths)
     expected = sorted({3e-3 * 0.5 ** (blocks + 1 - depth) for depth in range(blocks + 2)})
     np.testing.assert_allclose(rates, expected)
+
+
+def test_probe_on_embeddings_trains_the_head_that_evaluation_then_scores_alike(tones, tmp_path):  # noqa: F811
+    encoder = tmp_path / "encoder"
+    MASTModel(MASTConfig.from_preset("mast-tiny", target_frames=48)).save_pretrained(encoder)
+    probe = tmp_path / "probe"
+    metrics = classify("--dataset_name", tones, "--output_dir", probe, "--model_name_or_path", encoder,
+                       "--do_train", "--do_eval", "--max_steps", 20, "--freeze_encoder", "--probe_on_embeddings",
+                       "--balanced_sampling", "--learning_rate", 0.05)
+    before, after = load_file(encoder / "model.safetensors"), load_file(probe / "model.safetensors")
+    assert all(torch.equal(after[f"mast.{name}"], tensor) for name, tensor in before.items())
+    assert metrics["train_skipped_clips"] == 1  # broken.wav, left out when embedding
+    # the saved classifier, scored the usual way (clip by clip through the encoder), gets the probe's scores
+    rescored = classify("--model_name_or_path", probe, "--dataset_name", tones, "--output_dir", tmp_path / "again",
+                        "--do_eval")
+    assert rescored["eval_accuracy"] == metrics["eval_accuracy"] > 1 / 3
+    assert rescored["eval_loss"] == pytest.approx(metrics["eval_loss"], rel=1e-4)
+
+
+def test_bad_protocol_options_are_refused(tones, tmp_path):  # noqa: F811
+    def refused(match, *flags):
+        with pytest.raises(ValueError, match=match):
+            classify("--dataset_name", tones, "--output_dir", tmp_path / "x", *SCRATCH["ast"], "--do_train",
+                     "--max_steps", 1, *flags)
+    refused("--freeze_encoder", "--probe_on_embeddings")
+    refused("remove --mixup", "--freeze_encoder", "--probe_on_embeddings", "--mixup", 0.5)
+    refused("only the head trains", "--freeze_encoder", "--layer_decay", 0.75)
 
 
 def test_balanced_sampling_on_a_stream_and_a_bad_decay_are_refused(tones, tmp_path):  # noqa: F811

@@ -1,5 +1,6 @@
 """benchmarks/reproduce_claims.py at toy budgets on the shipped keyword corpus: every kind of arm runs (scratch,
-SS-MAST, ASiT reconstruction-only), results are appended and resumed, the table and chart are written."""
+SS-MAST, ASiT reconstruction-only) and every protocol (fine-tuning, linear probe, 10 % of the labels) on one
+pretraining, results are appended and resumed, the tables and chart are written."""
 
 import json
 
@@ -15,9 +16,9 @@ def claims():
 
 
 def test_arms_run_resume_and_report(claims, tmp_path, capsys):
-    argv = ["--kws", CORPUS, "--seeds", "0", "--pretrain_steps", "2", "--finetune_steps", "2", "--output_dir",
-            str(tmp_path / "out"), "--work_dir", str(tmp_path / "work"),
-            "--arms", "AST", "MAST + SS-MAST", "ASiT + GMML reconstruction only"]
+    base = ["--kws", CORPUS, "--seeds", "0", "--pretrain_steps", "2", "--finetune_steps", "2", "--output_dir",
+            str(tmp_path / "out"), "--work_dir", str(tmp_path / "work")]
+    argv = [*base, "--protocols", "finetune", "--arms", "AST", "MAST + SS-MAST", "ASiT + GMML reconstruction only"]
     claims.main(argv)
     runs = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
     assert [r["arm"] for r in runs] == ["AST", "MAST + SS-MAST", "ASiT + GMML reconstruction only"]
@@ -30,13 +31,27 @@ def test_arms_run_resume_and_report(claims, tmp_path, capsys):
                       )["model_type"] == "specformers-mast"
 
     capsys.readouterr()
-    claims.main(argv + ["MAST"])  # the three finished runs are kept, only the new arm runs
+    encoder = tmp_path / "work" / "kws-MAST_plus_SS-MAST-0" / "encoder" / "model.safetensors"
+    pretrained = encoder.stat().st_mtime_ns
+    # the finished runs are kept; the new ones reuse the arm's encoder, and the probe of a random AST is its baseline
+    claims.main([*base, "--arms", "MAST", "MAST + SS-MAST", "AST", "--protocols", "finetune", "probe", "labels10"])
     runs = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
-    assert [r["arm"] for r in runs][-1] == "MAST" and len(runs) == 4
+    assert len(runs) == 10 and encoder.stat().st_mtime_ns == pretrained
+    new = {(r["arm"], r["protocol"]): r for r in runs[3:]}
+    assert set(new) == {("MAST", "finetune")} | {(arm, protocol) for arm in ("MAST", "MAST + SS-MAST", "AST")
+                                                 for protocol in ("probe", "labels10")}
+    assert new[("MAST + SS-MAST", "probe")]["pretraining_reused"] and new[("MAST + SS-MAST", "probe")][
+        "pretrain_steps"] == 2
+    probe = tmp_path / "work" / "kws-MAST_plus_SS-MAST-0" / "classifier-probe"
+    assert "freeze_encoder" in (probe / "README.md").read_text()
     table = (tmp_path / "out" / "claims_table.md").read_text()
-    assert "| 1. MAST beats AST from random initialisation |" in table
+    assert "### kws: linear probe of the frozen encoder, all training labels" in table
+    assert "### kws: fine-tuned on 10 % of the training labels" in table
+    assert table.count("| 1. MAST beats AST from random initialisation |") == 3
     assert (tmp_path / "out" / "claims_bars.png").stat().st_size > 10_000
-    assert "[claims] kws / MAST / seed 0" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "[claims] kws / MAST / seed 0 / labels10" in printed
+    assert printed.count("--max_train_samples 36") == 3  # 10 % of the 360 training clips, for each arm
 
     with pytest.raises(SystemExit, match="other step budgets"):
         claims.main([a if a != "2" else "3" for a in argv])
@@ -44,7 +59,7 @@ def test_arms_run_resume_and_report(claims, tmp_path, capsys):
 
 def test_verdicts_weigh_differences_against_seed_noise(claims):
     def verdict(**arms):  # arm -> (mean, std, seeds) of the test accuracy on one task
-        return claims.verdicts({("kws", arm): stats for arm, stats in arms.items()}, "kws")
+        return claims.verdicts({("kws", "probe", arm): stats for arm, stats in arms.items()}, "kws", "probe")
 
     # 0.80 vs 0.50 over 3 seeds each, std 0.02: far beyond twice the standard error (0.016)
     (claim, text), = verdict(MAST=(0.8, 0.02, 3), AST=(0.5, 0.02, 3))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from accelerate.logging import get_logger
 from torch.utils.data import DataLoader
 from transformers import (
@@ -35,6 +36,7 @@ from transformers import (
     Trainer,
     TrainerCallback,
     TrainingArguments,
+    default_data_collator,
     set_seed,
 )
 from transformers.trainer import TRAINER_STATE_NAME
@@ -70,6 +72,7 @@ from .data import CLIPS_BEFORE_JUDGING, IndexedExamples, IndexedStream, check_un
 from .devices import run_on_cpu
 from .fine_tuning import BalancedSampler, freeze_encoder, label_balanced_weights, layer_decay_groups
 from .host_sums import HostSums
+from .linear_probe import HeadOnEmbeddings, embed_split
 from .metrics import make_compute_metrics
 from .preemption import PREEMPTED_EXIT_STATUS, StopRequests, StopTrainerOnRequest, ignoring_stop_signals
 
@@ -113,6 +116,12 @@ class ClassifierDataArguments(DatasetArguments):
                                         "trains) instead of --eval_split_name, e.g. for an audiofolder with only "
                                         "train/."})
     shuffle_buffer_size: int = field(default=1000, metadata={"help": "Shuffle buffer of a streamed training split."})
+    fold_column_name: str | None = field(
+        default=None, metadata={"help": "Column of cross-validation folds (ESC-50: fold): with --eval_folds, the "
+                                        "training split is cut by fold (cross_validate.py runs every fold)."})
+    eval_folds: str | None = field(
+        default=None, metadata={"help": "Folds to evaluate on, comma-separated (e.g. 5); the other folds of the "
+                                        "training split train. Needs --fold_column_name."})
 
 
 @dataclass
@@ -128,6 +137,11 @@ class ProtocolArguments:
     freeze_encoder: bool = field(
         default=False, metadata={"help": "Train the head alone (a linear probe): the encoder's weights stay as loaded "
                                          "and it runs in eval mode (no dropout or stochastic depth)."})
+    probe_on_embeddings: bool = field(
+        default=False, metadata={"help": "With --freeze_encoder: embed every clip once (the encoder's pooled output of "
+                                         "the window evaluation reads) and train the head on those vectors, which "
+                                         "makes a step cost the head alone. One process, map-style splits, no "
+                                         "augmentation."})
     layer_decay: float | None = field(
         default=None, metadata={"help": "Layer-wise learning-rate decay (BEiT, e.g. 0.75): the head and final norm "
                                         "learn at --learning_rate, each encoder block below at `layer_decay` times "
@@ -321,7 +335,7 @@ def parse_args(argv=None):
     return parse_arguments(argument_parser(), argv, **forced)
 
 
-def check_arguments(model_args, data_args, protocol_args, training_args) -> None:
+def check_arguments(model_args, data_args, augment_args, protocol_args, training_args) -> None:
     if not (training_args.do_train or training_args.do_eval):
         raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
     if model_args.problem_type not in (SINGLE_LABEL, MULTI_LABEL):
@@ -346,10 +360,26 @@ def check_arguments(model_args, data_args, protocol_args, training_args) -> None
                          "which a stream does not know ahead, and draws clips by index, which a stream has not. "
                          "Balance a stream at its source (e.g. datasets.interleave_datasets of one stream per "
                          "class with the probabilities you want) or load the split map-style (no --streaming).")
+    if protocol_args.probe_on_embeddings:
+        augmenting = [f"--{name}" for name, value in vars(augment_args).items() if value]
+        if not protocol_args.freeze_encoder or data_args.streaming or augmenting or training_args.world_size > 1:
+            raise ValueError("--probe_on_embeddings embeds each clip once with the frozen encoder and trains the head "
+                             "on those vectors: it needs --freeze_encoder and a map-style split, runs in one process, "
+                             "and takes no augmentation (the embeddings are of the clean clips); "
+                             f"remove {' '.join(augmenting) or '--streaming / the extra processes'}.")
+    if protocol_args.layer_decay is not None and protocol_args.freeze_encoder:
+        raise ValueError("--layer_decay scales the encoder's learning rates; with --freeze_encoder only the head "
+                         "trains. Leave one of them out.")
     if protocol_args.layer_decay is not None and not 0 < protocol_args.layer_decay <= 1:
         raise ValueError(f"--layer_decay must be in (0, 1], got {protocol_args.layer_decay}.")
     if protocol_args.drop_path_rate is not None and not 0 <= protocol_args.drop_path_rate < 1:
         raise ValueError(f"--drop_path_rate must be in [0, 1), got {protocol_args.drop_path_rate}.")
+    if (data_args.eval_folds is None) != (data_args.fold_column_name is None):
+        raise ValueError("--eval_folds and --fold_column_name go together: the column of folds and the folds held "
+                         "out for evaluation (ESC-50: --fold_column_name fold --eval_folds 5).")
+    if data_args.eval_folds is not None and (data_args.streaming or data_args.train_val_split is not None):
+        raise ValueError("--eval_folds cuts a map-style training split by its folds; leave out --streaming and "
+                         "--train_val_split.")
     if training_args.do_train and training_args.dataloader_persistent_workers:
         raise ValueError("--dataloader_persistent_workers cannot be used for training here: each clip's random "
                          "window and augmentation are seeded by epoch, which workers kept from the first epoch do "
@@ -368,18 +398,37 @@ def load_split(data_args, split: str, streaming: bool, dataset_kwargs: dict):
 
 def load_splits(data_args, training_args, dataset_kwargs: dict):
     """(training split or None, evaluation split or None): the evaluation split named, or carved from the
-    training split (`--train_val_split`); each cut to `--max_*_samples` clips drawn with `--seed`."""
+    training split (`--train_val_split`, `--eval_folds`); each cut to `--max_*_samples` clips drawn with `--seed`."""
     train = evaluation = None
-    if training_args.do_train or data_args.train_val_split is not None:
-        train = load_split(data_args, data_args.train_split_name, data_args.streaming, dataset_kwargs)
-    if data_args.train_val_split is not None:
-        parts = train.train_test_split(test_size=data_args.train_val_split, seed=training_args.seed)
-        train, evaluation = parts["train"], parts["test"] if training_args.do_eval else None
-        train = train if training_args.do_train else None
-    elif training_args.do_eval:
-        evaluation = load_split(data_args, data_args.eval_split_name, data_args.streaming, dataset_kwargs)
+    if data_args.eval_folds is not None:
+        train, evaluation = split_by_fold(load_split(data_args, data_args.train_split_name, False, dataset_kwargs),
+                                          data_args)
+    elif data_args.train_val_split is not None:
+        parts = load_split(data_args, data_args.train_split_name, False, dataset_kwargs).train_test_split(
+            test_size=data_args.train_val_split, seed=training_args.seed)
+        train, evaluation = parts["train"], parts["test"]
+    else:
+        if training_args.do_train:
+            train = load_split(data_args, data_args.train_split_name, data_args.streaming, dataset_kwargs)
+        if training_args.do_eval:
+            evaluation = load_split(data_args, data_args.eval_split_name, data_args.streaming, dataset_kwargs)
+    train, evaluation = (train if training_args.do_train else None), (evaluation if training_args.do_eval else None)
     return (random_subset(train, data_args.max_train_samples, training_args.seed, data_args),
             random_subset(evaluation, data_args.max_eval_samples, training_args.seed, data_args))
+
+
+def split_by_fold(dataset, data_args):
+    """(the clips of the other folds, the clips of `--eval_folds`) of a split with a fold column."""
+    check_column(dataset, data_args.fold_column_name, data_args.train_split_name, "--fold_column_name")
+    held_out = {fold.strip() for fold in data_args.eval_folds.split(",")}
+    folds = [str(value) for value in dataset[data_args.fold_column_name]]
+    missing = held_out - set(folds)
+    if missing:
+        raise ValueError(f"--eval_folds {sorted(missing)} not found in column {data_args.fold_column_name!r}, whose "
+                         f"folds are {sorted(set(folds))}.")
+    evaluate = [fold in held_out for fold in folds]
+    return (dataset.select([i for i, held in enumerate(evaluate) if not held]),
+            dataset.select([i for i, held in enumerate(evaluate) if held]))
 
 
 def random_subset(dataset, size: int | None, seed: int, data_args):
@@ -461,7 +510,7 @@ def build_model(model_args, config, names: list[str] | None, drop_path_rate: flo
 
 def main(argv=None):
     model_args, data_args, feature_args, augment_args, protocol_args, training_args = parse_args(argv)
-    check_arguments(model_args, data_args, protocol_args, training_args)
+    check_arguments(model_args, data_args, augment_args, protocol_args, training_args)
     # the collators read the raw audio and label columns, which the model's forward does not name
     training_args.remove_unused_columns = False
     # specformers pushes once, at the end (`push_run_to_hub`), instead of Trainer's save-time pushes
@@ -485,7 +534,8 @@ def main(argv=None):
 
     skipped = {"train": SkipCounter(), "eval": SkipCounter()}
     collators, sample_weights = {}, None
-    for split, dataset, augment in (("train", train_dataset, augment_args), ("eval", eval_dataset, None)):
+    train_augment = None if protocol_args.probe_on_embeddings else augment_args  # embeddings of the clean clips
+    for split, dataset, augment in (("train", train_dataset, train_augment), ("eval", eval_dataset, None)):
         if dataset is None:
             continue
         split_name = data_args.train_split_name if split == "train" else data_args.eval_split_name
@@ -498,7 +548,16 @@ def main(argv=None):
         collators[split] = ClassificationCollator(extractor, encoder, data_args.audio_column_name, label_column,
                                                   skipped[split], augment, seed=training_args.seed,
                                                   process=training_args.process_index)
-    if train_dataset is not None and data_args.streaming:
+    if protocol_args.probe_on_embeddings:  # the splits become embeddings, the model the head over them
+        train_dataset, eval_dataset = (
+            None if dataset is None else embed_split(model, dataset, collators[split], training_args.eval_batch_size,
+                                                     training_args.dataloader_num_workers)
+            for split, dataset in (("train", train_dataset), ("eval", eval_dataset)))
+        collators = {split: default_data_collator for split in collators}
+        if protocol_args.balanced_sampling and train_dataset is not None:  # over the clips that were embedded
+            labels = train_dataset["labels"][:].numpy()
+            sample_weights = label_balanced_weights(labels if labels.ndim == 2 else np.eye(len(names))[labels])
+    elif train_dataset is not None and data_args.streaming:
         from datasets.distributed import split_dataset_by_node
 
         train_dataset = IndexedStream(split_dataset_by_node(
@@ -508,13 +567,14 @@ def main(argv=None):
         train_dataset = IndexedExamples(train_dataset)  # the training collator seeds each clip by its index
 
     trainer = ClassifierTrainer(
-        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        model=HeadOnEmbeddings(model) if protocol_args.probe_on_embeddings else model, args=training_args,
+        train_dataset=train_dataset, eval_dataset=eval_dataset,
         data_collator=collators.get("train") or collators["eval"], eval_collator=collators.get("eval"),
         processing_class=extractor, compute_metrics=make_compute_metrics(problem_type), skipped=skipped,
         streaming=data_args.streaming, max_skipped_fraction=data_args.max_skipped_fraction,
         data_name=f"`{data_args.dataset_name}` ({data_args.train_split_name} split)",
         layer_decay=protocol_args.layer_decay, sample_weights=sample_weights)
-    if "train" in collators:
+    if "train" in collators and not protocol_args.probe_on_embeddings:
         trainer.add_callback(SetCollatorEpoch(collators["train"]))
 
     all_metrics = {}
@@ -527,7 +587,11 @@ def main(argv=None):
             logger.warning(f"Stopped by {stops.describe()} at step {trainer.state.global_step}, checkpointed; "
                            "resume with --resume_from_checkpoint latest.")
             raise SystemExit(PREEMPTED_EXIT_STATUS)
-        trainer.save_model()
+        if protocol_args.probe_on_embeddings:  # the whole classifier, its head trained
+            model.save_pretrained(training_args.output_dir)
+            extractor.save_pretrained(training_args.output_dir)
+        else:
+            trainer.save_model()
         metrics = {**result.metrics, "train_skipped_clips": trainer.total_skipped("train")}
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
@@ -544,15 +608,20 @@ def main(argv=None):
                                             training_args.output_dir)
             print(f"Confusion matrix: {png}")
     if training_args.do_train and trainer.is_world_process_zero():
-        write_card(trainer.model, extractor, model_args, data_args, augment_args, protocol_args, training_args,
+        write_card(model, extractor, model_args, data_args, augment_args, protocol_args, training_args,
                    all_metrics, argv, trainer.state.global_step)
         if push_to_hub:  # after the evaluation, the card and the results: the folder a user should get
             repo_id = push_run_to_hub(training_args.output_dir, training_args.hub_model_id,
                                       token=training_args.hub_token, private=training_args.hub_private_repo,
                                       commit_message=f"{data_args.dataset_name}: trained with specformers")
             print(f"Pushed {training_args.output_dir} to the Hub: {repo_id}")
-    trainer.accelerator.end_training()  # the process group ends here, not in the interpreter's teardown
     return all_metrics
+
+
+def end_processes() -> None:
+    """End the process group of a multi-process run (a no-op otherwise) before the interpreter's teardown, where an
+    open one can abort a process after its work is done."""
+    PartialState().destroy_process_group()
 
 
 def write_card(model, extractor, model_args, data_args, augment_args, protocol_args, training_args, metrics: dict,
@@ -566,7 +635,7 @@ def write_card(model, extractor, model_args, data_args, augment_args, protocol_a
                           if value}}
     card = classifier_card(
         model, extractor, model_path=training_args.output_dir, dataset_name=data_args.dataset_name,
-        dataset_config_name=data_args.dataset_config_name, eval_split=data_args.eval_split_name, metrics=metrics,
+        dataset_config_name=data_args.dataset_config_name, eval_split=evaluated_on(data_args), metrics=metrics,
         license=model_args.license, hyperparameters=hyperparameters,
         command=f"python -m specformers.training.train_classifier {arguments}",
         base_model=model_args.model_name_or_path,
@@ -576,11 +645,18 @@ def write_card(model, extractor, model_args, data_args, augment_args, protocol_a
     card.save(os.path.join(training_args.output_dir, "README.md"))
 
 
+def evaluated_on(data_args) -> str:
+    if data_args.eval_folds is not None:
+        return f"{data_args.train_split_name} (folds {data_args.eval_folds})"
+    return data_args.train_split_name if data_args.train_val_split is not None else data_args.eval_split_name
+
+
 def cli() -> None:
     """The `specformers-train-classifier` console script: `main` without its return value (the metrics),
     so the exit status is 0."""
     main()
+    end_processes()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli()

@@ -24,9 +24,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+from transformers import AutoConfig, AutoModel
 
 from .families import family_of
+from .feature_extraction.feature_extraction_fbank import SpectrogramFeatureExtractor
 from .long_audio import window_starts
 from .modeling.ast_conversion import TRANSFORMERS_AST_MODEL_TYPE
 from .modeling.modeling_ast import ASTModel
@@ -125,7 +126,8 @@ def load_model(model_file_path: str = "", hop_ms: float = HOP_MS, batch_size: in
             check_model_type(config.model_type, "specformers-*", model_file_path, "specformers.hear (AST, MAST or "
                              "ASiT; for an SS-MAST run, its output folder holds the encoder)")
         encoder = AutoModel.from_pretrained(model_file_path, **kwargs)
-    extractor = AutoFeatureExtractor.from_pretrained(model_file_path, **kwargs)
+    # ours, also for a transformers AST folder (its ASTFeatureExtractor settings are read under their names)
+    extractor = SpectrogramFeatureExtractor.from_pretrained(model_file_path, **kwargs)
     return HEARModel(encoder, extractor, hop_ms=hop_ms, batch_size=batch_size)
 
 

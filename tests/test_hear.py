@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import transformers
 from audio_helpers import noisy_tone
 
 from specformers import (
@@ -130,3 +131,19 @@ def test_a_model_on_another_dtype_and_numpy_audio(saved):
     scene = hear.get_scene_embeddings(np.asarray(audio), model)
     assert scene.dtype == torch.float32
     torch.testing.assert_close(scene, reference, atol=0.1, rtol=0.1)
+
+
+def test_a_transformers_ast_checkpoint_embeds_as_transformers_computes_it(tmp_path):
+    config = transformers.ASTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                                    max_length=FRAMES, num_labels=3)
+    torch.manual_seed(0)
+    transformers.ASTForAudioClassification(config).save_pretrained(tmp_path)
+    reference_extractor = transformers.ASTFeatureExtractor(max_length=FRAMES)
+    reference_extractor.save_pretrained(tmp_path)
+    model = hear.load_model(str(tmp_path))
+    audio = clips(2, 0.9)
+    reference = transformers.ASTModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        features = reference_extractor(list(audio.numpy()), sampling_rate=16000, return_tensors="pt")
+        expected = reference(**features).pooler_output
+    torch.testing.assert_close(hear.get_scene_embeddings(audio, model), expected, atol=1e-3, rtol=1e-3)

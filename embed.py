@@ -121,9 +121,9 @@ def main(argv=None) -> dict:
     dataset = load_audio_dataset(args.dataset_name, args.dataset_config_name, args.split, args.audio_column_name,
                                  args.streaming, cache_dir=args.cache_dir, token=args.token)
     columns = list(dataset.features) if dataset.features is not None else None
-    for name, column in (("--id_column_name", args.id_column_name),):
-        if column is not None and columns is not None and column not in columns:
-            raise ValueError(f"The {args.split!r} split has no column {column!r} ({name}); its columns are {columns}.")
+    if args.id_column_name is not None and columns is not None and args.id_column_name not in columns:
+        raise ValueError(f"The {args.split!r} split has no column {args.id_column_name!r} (--id_column_name); its "
+                         f"columns are {columns}.")
     has_labels = columns is None or args.label_column_name in columns
     to_label = label_names(dataset, args.label_column_name) if has_labels else None
     if args.max_samples is not None:
@@ -149,7 +149,7 @@ def main(argv=None) -> dict:
             skipped += 1
             tqdm.write(f"skipped clip {row}: {err}")
             continue
-        label = to_label(example[args.label_column_name]) if to_label else None
+        label = to_label(example.get(args.label_column_name)) if to_label else None
         batch.append((clip_id(example, row, args.audio_column_name, args.id_column_name), label, clip))
         if len(batch) == args.batch_size:
             flush()

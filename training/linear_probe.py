@@ -4,6 +4,7 @@ no augmentation) — and the head then trains on those vectors: a step costs the
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from datasets import Dataset
 from torch import nn
@@ -44,3 +45,16 @@ def embed_split(model: nn.Module, dataset, collator, batch_size: int, num_worker
         labels.append(batch["labels"][readable])
     return Dataset.from_dict({"input_values": torch.cat(embeddings).numpy(),
                               "labels": torch.cat(labels).numpy()}).with_format("torch")
+
+
+def embed_splits(model: nn.Module, splits: dict, collators: dict, training_args) -> tuple:
+    """`{"train": split or None, "eval": split or None}` -> the same splits embedded (`embed_split`, with their
+    evaluation-style collators), in that order."""
+    batch, workers = training_args.eval_batch_size, training_args.dataloader_num_workers
+    return tuple(None if dataset is None else embed_split(model, dataset, collators[name], batch, workers)
+                 for name, dataset in splits.items())
+
+
+def multi_hot(labels: np.ndarray, num_labels: int) -> np.ndarray:
+    """Embedded targets -> `(clips, num_labels)` 0/1: class indices one-hot, multi-label rows as they are."""
+    return labels if labels.ndim == 2 else np.eye(num_labels, dtype=np.float32)[labels]

@@ -72,7 +72,7 @@ from .data import CLIPS_BEFORE_JUDGING, IndexedExamples, IndexedStream, check_un
 from .devices import run_on_cpu
 from .fine_tuning import BalancedSampler, freeze_encoder, label_balanced_weights, layer_decay_groups
 from .host_sums import HostSums
-from .linear_probe import HeadOnEmbeddings, embed_split
+from .linear_probe import HeadOnEmbeddings, embed_splits, multi_hot
 from .metrics import make_compute_metrics
 from .preemption import PREEMPTED_EXIT_STATUS, StopRequests, StopTrainerOnRequest, ignoring_stop_signals
 
@@ -549,14 +549,11 @@ def main(argv=None):
                                                   skipped[split], augment, seed=training_args.seed,
                                                   process=training_args.process_index)
     if protocol_args.probe_on_embeddings:  # the splits become embeddings, the model the head over them
-        train_dataset, eval_dataset = (
-            None if dataset is None else embed_split(model, dataset, collators[split], training_args.eval_batch_size,
-                                                     training_args.dataloader_num_workers)
-            for split, dataset in (("train", train_dataset), ("eval", eval_dataset)))
+        train_dataset, eval_dataset = embed_splits(model, {"train": train_dataset, "eval": eval_dataset}, collators,
+                                                   training_args)
         collators = {split: default_data_collator for split in collators}
         if protocol_args.balanced_sampling and train_dataset is not None:  # over the clips that were embedded
-            labels = train_dataset["labels"][:].numpy()
-            sample_weights = label_balanced_weights(labels if labels.ndim == 2 else np.eye(len(names))[labels])
+            sample_weights = label_balanced_weights(multi_hot(train_dataset["labels"][:].numpy(), len(names)))
     elif train_dataset is not None and data_args.streaming:
         from datasets.distributed import split_dataset_by_node
 

@@ -161,5 +161,7 @@ def test_cross_validation_continues_and_bad_folds_are_refused(starting_models, t
     assert sorted(result["folds"]) == ["1", "2", "3"]
     with pytest.raises(ValueError, match=r"--eval_folds \['7'\] not found"):
         run_main(cross_validate.main, "--folds", "7", *argv)
+    with pytest.raises(SystemExit):  # no --do_eval: nothing to average
+        run_main(cross_validate.main, "--folds", "1", *[a for a in argv if a != "--do_eval"])
     with pytest.raises(ValueError, match="go together"):
         run_main(train_classifier.main, *argv[2:], "--eval_folds", "1")

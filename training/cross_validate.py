@@ -18,6 +18,7 @@ import os
 import sys
 
 import numpy as np
+from accelerate import PartialState
 
 if __name__ == "__main__" and not __package__:  # run by path
     from specformers.training.run_by_path import run_as_module
@@ -38,6 +39,8 @@ def parse_args(argv) -> tuple[argparse.Namespace, list[str]]:
     args, rest = parser.parse_known_args(argv)
     if "--eval_folds" in rest:
         parser.error("--eval_folds is set for each fold by cross_validate; leave it out.")
+    if "--do_eval" not in rest:
+        parser.error("pass --do_eval (and --do_train): each fold is scored on its held-out clips.")
     return args, rest
 
 
@@ -72,11 +75,12 @@ def main(argv=None) -> dict:
                                                 "--eval_folds", fold, "--output_dir", output_dir])
     result = {"folds": {fold: {k: v for k, v in m.items() if k.startswith("eval_")} for fold, m in per_fold.items()},
               "summary": summarise(per_fold)}
-    os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, RESULTS), "w") as f:
-        json.dump(result, f, indent=1)
-    for name, stats in result["summary"].items():
-        print(f"{name}: {stats['mean']:.4f} +- {stats['std']:.4f} over {len(per_fold)} folds")
+    if PartialState().is_main_process:  # under accelerate launch every process has the same results
+        os.makedirs(args.output_dir, exist_ok=True)
+        with open(os.path.join(args.output_dir, RESULTS), "w") as f:
+            json.dump(result, f, indent=1)
+        for name, stats in result["summary"].items():
+            print(f"{name}: {stats['mean']:.4f} +- {stats['std']:.4f} over {len(per_fold)} folds")
     return result
 
 

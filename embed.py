@@ -27,6 +27,7 @@ if __name__ == "__main__" and not __package__:  # run by path
 
 from .feature_extraction.audio_input import AudioDecodeError, decode_audio_value
 from .hear import load_model
+from .training.classification_data import class_names
 from .training.data import load_audio_dataset
 
 FORMATS = (".parquet", ".npz")
@@ -69,9 +70,7 @@ def clip_id(example: dict, row: int, audio_column: str, id_column: str | None) -
 
 def label_names(dataset, column: str):
     """A function from a label value to what is written: names for `ClassLabel` indices (lists of them too)."""
-    feature = dataset.features[column] if dataset.features is not None else None
-    feature = getattr(feature, "feature", feature)  # Sequence(ClassLabel) / List(ClassLabel)
-    names = getattr(feature, "names", None)
+    names = class_names(dataset.features[column]) if dataset.features is not None else None
     if names is None:
         return lambda value: value
     return lambda value: [names[v] for v in value] if isinstance(value, list) else names[value]

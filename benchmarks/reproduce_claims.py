@@ -23,6 +23,7 @@ appended to `runs.jsonl` in the output folder, so an interrupted run picks up wh
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -102,6 +103,7 @@ def pretrain_argv(family: str, pretraining: tuple, data: str, out: str, steps: i
         "--teacher_temperature_warmup_steps", max(1, steps // 5), "--teacher_momentum", 0.99, *STUDY_ASIT]
 
 
+@functools.lru_cache
 def labelled_clips(data: str, share: float) -> int:
     """How many training clips `share` of the training split is (at least one)."""
     return max(1, round(share * len(load_audio_dataset(data, None, "train", "audio"))))

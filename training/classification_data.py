@@ -32,16 +32,23 @@ def check_column(dataset, column: str, split: str, flag: str) -> None:
                          f"Pass the right one with {flag}.")
 
 
-def _class_names(feature) -> list[str] | None:
+def class_names(feature) -> list[str] | None:
     """Names of a `ClassLabel` column, or of a list-of-`ClassLabel` column."""
     inner = getattr(feature, "feature", feature)
     return list(inner.names) if isinstance(inner, ClassLabel) else None
 
 
+def as_multi_hot(targets: np.ndarray, num_labels: int) -> np.ndarray:
+    """Encoded targets -> `(clips, num_labels)` 0/1 float32: class indices one-hot, multi-hot rows as they are."""
+    if targets.ndim == 2:
+        return targets.astype(np.float32)
+    return np.eye(num_labels, dtype=np.float32)[targets.astype(np.int64)]
+
+
 def discover_label_names(dataset, column: str, problem_type: str) -> list[str]:
     """The label names of a split: its `ClassLabel` names, or the sorted distinct values of the column (a multi-label
     value is a list of names or one comma-separated string). Streaming datasets are read once for this."""
-    names = _class_names(dataset.features[column]) if dataset.features is not None else None
+    names = class_names(dataset.features[column]) if dataset.features is not None else None
     if names is not None:
         return names
     values = (example[column] for example in dataset.select_columns([column])) \
@@ -68,7 +75,7 @@ class LabelEncoder:
     def __init__(self, names: list[str], feature, problem_type: str, split: str):
         self.names, self.problem_type, self.split = list(names), problem_type, split
         self.index = {name: i for i, name in enumerate(self.names)}
-        self.split_names = _class_names(feature)
+        self.split_names = class_names(feature)
 
     def _name(self, value) -> str:
         if isinstance(value, (int, np.integer)) and self.split_names is not None:
@@ -93,14 +100,7 @@ class LabelEncoder:
 
     def multi_hot(self, values) -> np.ndarray:
         """Label values -> `(len(values), num_labels)` 0/1 targets, single-label ones too."""
-        targets = np.zeros((len(values), len(self.names)), dtype=np.float32)
-        for row, value in enumerate(values):
-            target = self.encode(value)
-            if self.problem_type == SINGLE_LABEL:
-                targets[row, target] = 1.0
-            else:
-                targets[row] = target
-        return targets
+        return as_multi_hot(np.array([self.encode(value) for value in values]), len(self.names))
 
     def check(self, dataset, column: str) -> None:
         """Fail early when a map-style split has a label outside the model's labels."""

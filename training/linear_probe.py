@@ -4,7 +4,6 @@ no augmentation) — and the head then trains on those vectors: a step costs the
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from datasets import Dataset
 from torch import nn
@@ -54,7 +53,3 @@ def embed_splits(model: nn.Module, splits: dict, collators: dict, training_args)
     return tuple(None if dataset is None else embed_split(model, dataset, collators[name], batch, workers)
                  for name, dataset in splits.items())
 
-
-def multi_hot(labels: np.ndarray, num_labels: int) -> np.ndarray:
-    """Embedded targets -> `(clips, num_labels)` 0/1: class indices one-hot, multi-label rows as they are."""
-    return labels if labels.ndim == 2 else np.eye(num_labels, dtype=np.float32)[labels]

@@ -63,6 +63,7 @@ from .classification_data import (
     ClassificationCollator,
     LabelEncoder,
     SkipCounter,
+    as_multi_hot,
     check_column,
     discover_label_names,
     readable_rows,
@@ -72,7 +73,7 @@ from .data import CLIPS_BEFORE_JUDGING, IndexedExamples, IndexedStream, check_un
 from .devices import run_on_cpu
 from .fine_tuning import BalancedSampler, freeze_encoder, label_balanced_weights, layer_decay_groups
 from .host_sums import HostSums
-from .linear_probe import HeadOnEmbeddings, embed_splits, multi_hot
+from .linear_probe import HeadOnEmbeddings, embed_splits
 from .metrics import make_compute_metrics
 from .preemption import PREEMPTED_EXIT_STATUS, StopRequests, StopTrainerOnRequest, ignoring_stop_signals
 
@@ -553,7 +554,7 @@ def main(argv=None):
                                                    training_args)
         collators = {split: default_data_collator for split in collators}
         if protocol_args.balanced_sampling and train_dataset is not None:  # over the clips that were embedded
-            sample_weights = label_balanced_weights(multi_hot(train_dataset["labels"][:].numpy(), len(names)))
+            sample_weights = label_balanced_weights(as_multi_hot(train_dataset["labels"][:].numpy(), len(names)))
     elif train_dataset is not None and data_args.streaming:
         from datasets.distributed import split_dataset_by_node
 

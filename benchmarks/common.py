@@ -43,6 +43,15 @@ def interleaved_medians(functions: dict, repeats: int, warmup: int = 1) -> dict[
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def save_and_report(results: dict, output: str, report) -> dict:
+    """Write `results` as JSON to `output` (its folder made), print `report(results)`, return `results`."""
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with open(output, "w") as f:
+        json.dump(results, f, indent=1)
+    print(report(results))
+    return results
+
+
 def _rss_bytes(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:

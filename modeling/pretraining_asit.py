@@ -40,33 +40,46 @@ def draw_rectangles(mask: np.ndarray, coverage: float, max_fraction: float, rng:
         block[...] = True
 
 
-def gmml_corrupt(spectrograms: torch.Tensor, config: ASiTConfig, rng: np.random.Generator):
-    """Group masked model learning corruption of a batch of one view.
+def draw_gmml(batch: int, shape: tuple[int, int], config: ASiTConfig, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The random part of GMML's corruption of a batch of one view: each spectrogram gets rectangles up to a share
+    drawn from U(gmml_min_coverage, gmml_max_coverage), set to 0, or, with probability `gmml_alien_probability`,
+    rectangles up to `gmml_alien_coverage` copied from another clip of the batch.
 
-    Each spectrogram gets rectangles set to 0 until a share drawn from U(gmml_min_coverage, gmml_max_coverage) is
-    covered, or, with probability `gmml_alien_probability`, rectangles copied from another clip of the batch up
-    to `gmml_alien_coverage`.
+    Returns the boolean pixel masks `(batch, frames, mel_bins)` and each clip's source `(batch,)`: the index of the
+    clip its rectangles are copied from, or -1 for zeros. Depends only on the shape and `rng`, so the workers can
+    draw it for corruption applied elsewhere (`apply_gmml`)."""
+    masks = np.zeros((batch, *shape), dtype=bool)
+    sources = np.full(batch, -1, dtype=np.int64)
+    for index in range(batch):
+        alien = batch > 1 and rng.random() < config.gmml_alien_probability
+        coverage = (config.gmml_alien_coverage if alien
+                    else rng.uniform(config.gmml_min_coverage, config.gmml_max_coverage))
+        draw_rectangles(masks[index], coverage, config.gmml_max_block_fraction, rng)
+        if alien:
+            sources[index] = (index + int(rng.integers(1, batch))) % batch
+    return masks, sources
+
+
+def apply_gmml(spectrograms: torch.Tensor, masks: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+    """`draw_gmml`'s corruption on `(..., batch, frames, mel_bins)` spectrograms, on their device: masked pixels
+    become 0 or the source clip's pixels (`masks` same shape, `sources` `(..., batch)`)."""
+    copied = spectrograms.gather(-3, sources.clamp_min(0)[..., None, None].expand_as(spectrograms))
+    replacement = copied * (sources >= 0)[..., None, None]
+    return torch.where(masks, replacement, spectrograms)
+
+
+def gmml_corrupt(spectrograms: torch.Tensor, config: ASiTConfig, rng: np.random.Generator):
+    """Group masked model learning corruption of a batch of one view (`draw_gmml`, then `apply_gmml`).
 
     Args:
         spectrograms: `(batch, frames, mel_bins)` normalised features.
     Returns:
         corrupted `(batch, frames, mel_bins)` and the boolean pixel mask of what was replaced, same shape.
     """
-    batch = spectrograms.shape[0]
-    masks = np.zeros(spectrograms.shape, dtype=bool)
-    corrupted = spectrograms.clone()
-    for index in range(batch):
-        alien = batch > 1 and rng.random() < config.gmml_alien_probability
-        coverage = (config.gmml_alien_coverage if alien
-                    else rng.uniform(config.gmml_min_coverage, config.gmml_max_coverage))
-        draw_rectangles(masks[index], coverage, config.gmml_max_block_fraction, rng)
-        mask = torch.from_numpy(masks[index])
-        if alien:
-            other = (index + int(rng.integers(1, batch))) % batch
-            corrupted[index][mask] = spectrograms[other][mask]
-        else:
-            corrupted[index][mask] = 0.0
-    return corrupted, torch.from_numpy(masks)
+    masks, sources = draw_gmml(spectrograms.shape[0], tuple(spectrograms.shape[1:]), config, rng)
+    masks, sources = torch.from_numpy(masks).to(spectrograms.device), torch.from_numpy(sources).to(spectrograms.device)
+    return apply_gmml(spectrograms, masks, sources), masks
 
 
 # ---------------------------------------------------------------- heads

@@ -1,5 +1,6 @@
 """The pretraining scripts' run-level flags: --gradient_checkpointing (same losses, blocks recomputed),
---torch_compile (same losses, the model compiled), --report_to with --tracker_project_name, and --log_level."""
+--torch_compile (same losses, the model compiled), --features_on_device (same losses, the workers make no
+spectrogram), --report_to with --tracker_project_name, and --log_level."""
 
 import ast
 import json
@@ -11,10 +12,11 @@ import pytest
 import torch
 import transformers
 from test_pretrain_asit import TINY
+from test_pretrain_ssmast import TINY as SSMAST_TINY
 from training_helpers import read_log, run_main
 
 from specformers.modeling import spectrogram_vit
-from specformers.training import pretrain_asit
+from specformers.training import data, pretrain_asit, pretrain_ssmast
 
 
 def test_gradient_checkpointing_recomputes_the_blocks_and_changes_nothing_else(corpus, tmp_path, monkeypatch):
@@ -60,6 +62,36 @@ def test_torch_compile_compiles_the_model_and_changes_nothing_else(corpus, tmp_p
         for term in ("loss", "global", "local", "reconstruction"):
             assert b[term] == pytest.approx(a[term], rel=1e-5), (a["step"], term)
     assert (tmp_path / "compiled" / "model.safetensors").exists()  # the encoder export unwraps the compiled model
+
+
+@pytest.mark.parametrize("script, tiny, terms", [
+    (pretrain_asit, TINY, ("loss", "global", "local", "reconstruction")),
+    (pretrain_ssmast, [*SSMAST_TINY, "--config_overrides", "mixup_position=after_crop"],
+     ("loss", "embedding_std", "positive_similarity"))], ids=["asit", "ssmast"])
+def test_features_on_device_equal_the_worker_path(script, tiny, terms, corpus, tmp_path, monkeypatch):
+    """The same run with the views made in a DataLoader worker, and with the collator only decoding, cropping,
+    resampling and drawing (what it hands over is checked) and the training loop making spectrograms, corruptions
+    and crops."""
+    handed_over = []
+    collate = data.ClipCollator.__call__
+
+    def recorded(self, items):
+        batch = collate(self, items)
+        handed_over.append({key for key, value in batch.items() if isinstance(value, torch.Tensor)})
+        return batch
+
+    argv = ["--dataset_name", corpus, "--max_steps", 3, *tiny, "--logging_steps", 1]
+    run_main(script.main, *argv, "--output_dir", tmp_path / "workers", "--dataloader_num_workers", 1)
+    monkeypatch.setattr(data.ClipCollator, "__call__", recorded)
+    run_main(script.main, *argv, "--output_dir", tmp_path / "device", "--dataloader_num_workers", 0,
+             "--features_on_device")
+    assert handed_over and all("waveforms" in keys for keys in handed_over)
+    assert not set().union(*handed_over) & {"clean_views", "corrupted_views", "clips", "views"}
+    workers, device = read_log(tmp_path / "workers"), read_log(tmp_path / "device")
+    assert [r["step"] for r in device] == [r["step"] for r in workers] == [1, 2, 3]
+    for a, b in zip(workers, device):
+        for term in terms:
+            assert b[term] == pytest.approx(a[term], rel=1e-5), (a["step"], term)
 
 
 def logged_scalars(folder) -> dict[str, list[tuple[int, float]]]:

@@ -28,6 +28,9 @@ class DataArguments(DatasetArguments):
     """The pretraining scripts' data arguments (the classifier takes its worker count from TrainingArguments)."""
 
     dataloader_num_workers: int = field(default=2, metadata={"help": "DataLoader workers (decoding, features)."})
+    features_on_device: bool = field(
+        default=False, metadata={"help": "Compute spectrograms and their corruptions / crops in the training process, "
+                                 "on its accelerator; the workers only decode, crop, resample and draw."})
 
 
 @dataclass

@@ -148,14 +148,33 @@ def crop(audio: np.ndarray, length: int, rng: np.random.Generator | None = None)
 
 class ClipCollator:
     """What the pretraining collators share: decode a batch of examples to mono clips, skipping (and counting)
-    the unreadable ones, and random crops of the extractor's length; all random draws keyed by
-    (seed, epoch, process, example) so that resumed and multi-worker runs see the same data."""
+    the unreadable ones, random crops of the extractor's length, resampled; all random draws keyed by
+    (seed, epoch, process, example) so that resumed and multi-worker runs see the same data.
 
-    def __init__(self, extractor, audio_column: str, seed: int, process_index: int = 0):
+    A subclass says what it draws in the workers (`draw`) and what it computes from the drawn crops (`finish`);
+    calling the collator does both, or only `draw` when `features_on_device` (the training loop then calls
+    `finish_on_device` with the batch on the accelerator)."""
+
+    def __init__(self, extractor, audio_column: str, seed: int, process_index: int = 0,
+                 features_on_device: bool = False):
         self.extractor, self.audio_column = extractor, audio_column
-        self.seed, self.process_index = seed, process_index
+        self.seed, self.process_index, self.features_on_device = seed, process_index, features_on_device
         self.epoch = 0  # set by the training loop before each epoch
         self.crop_seconds = extractor.window_samples / extractor.sampling_rate
+
+    def __call__(self, items: list[tuple[int, dict]]) -> dict:
+        batch = self.draw(items)
+        return batch if self.features_on_device or not batch["num_clips"] else self.finish(batch)
+
+    def draw(self, items: list[tuple[int, dict]]) -> dict:
+        raise NotImplementedError
+
+    def finish(self, batch: dict) -> dict:
+        raise NotImplementedError
+
+    def finish_on_device(self, batch: dict) -> dict:
+        """The batch from the DataLoader, on the accelerator -> the training batch."""
+        return self.finish(batch) if self.features_on_device else batch
 
     def rng(self, *keys: int) -> np.random.Generator:
         return example_rng(self.seed, self.epoch, self.process_index, *keys)
@@ -166,3 +185,16 @@ class ClipCollator:
     def random_crop(self, audio: np.ndarray, rate: int, rng: np.random.Generator) -> dict:
         """A random window of the extractor's length (the whole clip if shorter), as an extractor input."""
         return {"array": crop(audio, int(round(self.crop_seconds * rate)), rng), "sampling_rate": rate}
+
+    def waveforms(self, crops: list[dict]) -> dict:
+        """Crops -> `waveforms` `(n, samples)` at the extractor's rate, zero-padded, and `num_samples` (a list)."""
+        clips = [self.extractor.mono_at_sampling_rate(c["array"], c["sampling_rate"]) for c in crops]
+        lengths = [len(clip) for clip in clips]
+        return {"waveforms": torch.nn.utils.rnn.pad_sequence(clips, batch_first=True), "num_samples": lengths}
+
+    def spectrograms(self, batch: dict) -> torch.Tensor:
+        """Pop `waveforms` and `num_samples` from `batch` -> their normalised features `(n, frames, mel_bins)`, on
+        the waveforms' device: what the extractor makes of the crops."""
+        waveforms, lengths = batch.pop("waveforms"), batch.pop("num_samples")
+        features = self.extractor.log_mel([waveform[:n] for waveform, n in zip(waveforms, lengths)])
+        return self.extractor.normalize(features) if self.extractor.do_normalize else features

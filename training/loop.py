@@ -244,7 +244,8 @@ def train(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.
     Args:
         model, optimizer: already prepared.
         dataloader: from `make_dataloader`; its batches are dicts with `num_clips`, `num_skipped` and tensors.
-        collator: gets `epoch` set before each epoch (per-example augmentation seeds).
+        collator: gets `epoch` set before each epoch (per-example augmentation seeds); finishes each batch on the
+            device (`--features_on_device`).
         objective: the method's losses, schedules and hooks.
         data_args: what the data is called in messages, and how much of it may be unreadable.
     """
@@ -291,6 +292,7 @@ def train(args: PretrainingArguments, accelerator: Accelerator, model: torch.nn.
                 if empty:  # a process has no readable clip: every process skips the batch
                     continue
                 batch = {k: v.to(accelerator.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+                batch = collator.finish_on_device(batch)
                 seed_micro_step(args.seed, state.epoch, state.batches_in_epoch, accelerator.process_index)
                 window.add(*micro_step(args, accelerator, model, optimizer, objective, batch, state.step), state.step)
                 if not accelerator.sync_gradients:

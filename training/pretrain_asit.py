@@ -100,7 +100,7 @@ def build_model(model_args, method_args: ASiTArguments, extractor) -> ASiTForPre
 def make_collator(extractor, config: ASiTConfig, data_args, args: PretrainingArguments, method_args: ASiTArguments,
                   process_index: int) -> ASiTCollator:
     return ASiTCollator(extractor, config, data_args.audio_column_name, args.seed, method_args.roll_probability,
-                        process_index)
+                        process_index, data_args.features_on_device)
 
 
 ASIT = PretrainingMethod(arguments=ASiTArguments, recipe=RECIPE, extractor_preset="asit", build_model=build_model,

@@ -132,7 +132,8 @@ def build_model(model_args, method_args: SSMASTArguments, extractor) -> SSMASTFo
 
 def make_collator(extractor, config: SSMASTConfig, data_args, args: PretrainingArguments, method_args: SSMASTArguments,
                   process_index: int) -> SSMASTCollator:
-    return SSMASTCollator(extractor, config, data_args.audio_column_name, args.seed, process_index)
+    return SSMASTCollator(extractor, config, data_args.audio_column_name, args.seed, process_index,
+                          data_args.features_on_device)
 
 
 SSMAST = PretrainingMethod(arguments=SSMASTArguments, recipe=RECIPE, extractor_preset="audioset",

@@ -42,23 +42,28 @@ VIT = "hidden_size=128,num_hidden_layers=4,num_attention_heads=4,intermediate_si
 MODELS = {"ast-tiny": (ASTConfig, VIT), "mast-tiny": (MASTConfig, None), "asit-tiny": (ASiTConfig, VIT)}
 
 
-def write_clips(folder: str, count: int, rate: int = 44100) -> None:
-    """`count` one-second clips (noisy tones) in 10 label folders."""
+def write_clips(folder: str, count: int, rate: int = 44100, seconds: float = 1.0, classes: int = 10) -> None:
+    """An audiofolder (train split) of `count` noisy tones of `seconds` at `rate` in `classes` label folders."""
     rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
     for i in range(count):
-        label = os.path.join(folder, "train", f"class{i % 10}")
+        label = os.path.join(folder, "train", f"class{i % classes}")
         os.makedirs(label, exist_ok=True)
-        t = np.arange(rate) / rate
-        clip = 0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t) + 0.05 * rng.standard_normal(rate)
+        clip = 0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t) + 0.05 * rng.standard_normal(len(t))
         soundfile.write(os.path.join(label, f"{i:04d}.wav"), clip.astype(np.float32), rate)
 
 
-def pipeline_clips_per_second(dataset_name: str, extractor, args) -> float:
+def training_collator(dataset_name: str, extractor, augment=None):
+    """The train split of an audiofolder and the training collator `train_classifier.py` builds for it."""
     dataset = load_audio_dataset(dataset_name, None, "train", "audio")
     names = discover_label_names(dataset, "label", SINGLE_LABEL)
+    encoder = LabelEncoder(names, dataset.features["label"], SINGLE_LABEL, "train")
+    return dataset, ClassificationCollator(extractor, encoder, "audio", "label", SkipCounter(), augment)
+
+
+def pipeline_clips_per_second(dataset_name: str, extractor, args) -> float:
     augment = AugmentationArguments(freqm=24, timem=24, mixup=0.3, noise=True)
-    collator = ClassificationCollator(extractor, LabelEncoder(names, dataset.features["label"], SINGLE_LABEL, "train"),
-                                      "audio", "label", SkipCounter(), augment)
+    dataset, collator = training_collator(dataset_name, extractor, augment)
     loader = torch.utils.data.DataLoader(IndexedExamples(dataset), batch_size=args.batch, shuffle=True,
                                          num_workers=args.workers, collate_fn=collator,
                                          persistent_workers=args.workers > 0)

@@ -16,6 +16,7 @@ a confusion matrix picture and a per-class report.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -584,7 +585,7 @@ def main(argv=None):
         if stops.stopping:
             logger.warning(f"Stopped by {stops.describe()} at step {trainer.state.global_step}, checkpointed; "
                            "resume with --resume_from_checkpoint latest.")
-            raise SystemExit(PREEMPTED_EXIT_STATUS)
+            leave_preempted(trainer)
         if protocol_args.probe_on_embeddings:  # the whole classifier, its head trained
             model.save_pretrained(training_args.output_dir)
             extractor.save_pretrained(training_args.output_dir)
@@ -614,6 +615,17 @@ def main(argv=None):
                                       commit_message=f"{data_args.dataset_name}: trained with specformers")
             print(f"Pushed {training_args.output_dir} to the Hub: {repo_id}")
     return all_metrics
+
+
+def leave_preempted(trainer: Trainer) -> None:
+    """Exit with `PREEMPTED_EXIT_STATUS`, the process group ended first (as `end_processes`, which a raised exit
+    would skip), after the distributed model wrapper is dropped: a gloo group torn down under a live DDP reducer
+    can hang."""
+    trainer.model_wrapped = trainer.model
+    trainer.accelerator.free_memory()
+    gc.collect()
+    end_processes()
+    raise SystemExit(PREEMPTED_EXIT_STATUS)
 
 
 def end_processes() -> None:

@@ -5,6 +5,7 @@ augmentation."""
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from functools import partial
 
 import numpy as np
@@ -146,7 +147,7 @@ def crop(audio: np.ndarray, length: int, rng: np.random.Generator | None = None)
     return audio[start : start + length]
 
 
-class ClipCollator:
+class ClipCollator(ABC):
     """What the pretraining collators share: decode a batch of examples to mono clips, skipping (and counting)
     the unreadable ones, random crops of the extractor's length, resampled; all random draws keyed by
     (seed, epoch, process, example) so that resumed and multi-worker runs see the same data.
@@ -166,11 +167,13 @@ class ClipCollator:
         batch = self.draw(items)
         return batch if self.features_on_device or not batch["num_clips"] else self.finish(batch)
 
+    @abstractmethod
     def draw(self, items: list[tuple[int, dict]]) -> dict:
-        raise NotImplementedError
+        """`(index, example)` items -> the batch as the workers hand it over, with `num_clips` and `num_skipped`."""
 
+    @abstractmethod
     def finish(self, batch: dict) -> dict:
-        raise NotImplementedError
+        """A drawn batch (with at least one clip) -> the training batch."""
 
     def finish_on_device(self, batch: dict) -> dict:
         """The batch from the DataLoader, on the accelerator -> the training batch."""

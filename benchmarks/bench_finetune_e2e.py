@@ -2,6 +2,7 @@
 alone.
 
     python benchmarks/bench_finetune_e2e.py [--families ast mast asit ast-base] [--rounds 3]
+    python benchmarks/bench_finetune_e2e.py --families ast mast asit --threads 1 --workers 1   # a core each
 
 For each family, in one process and in alternating rounds:
 - specformers: `specformers.training.train_classifier` (decoding, resampling, fbank in its DataLoader workers);
@@ -14,6 +15,9 @@ Same data (generated clips at 44.1 kHz, so both sides resample), batch, DataLoad
 a run are timed from the end of its `--skip` first steps (workers starting, first batches) to its last step, by a
 callback added to every `Trainer` the benchmark runs. Keyword sizes: 1 s clips, 96 frames, AST and ASiT 128 wide x
 4 layers, `mast-tiny`; AST-Base: 10 s clips, 1024 frames, a small batch (a CPU takes seconds per clip).
+By default the models use all cores and the workers share them; `--threads` gives the models fewer, so that the
+workers have cores of their own (as beside a GPU). `--busy_core_baseline` also times each model alone while another
+process spins on a free core: on a VM whose cores share hardware, any work there slows the model, whatever it is.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -162,9 +167,23 @@ def model_alone(model: torch.nn.Module, setting: dict, steps: int) -> float:
     return setting["batch"] * steps / (time.perf_counter() - start)
 
 
-def measure(name: str, setting: dict, rounds: int, workers: int) -> dict:
+@contextlib.contextmanager
+def busy_core():
+    """Another process spinning in pure Python (no memory traffic to speak of) for the duration."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)  # let it start and be scheduled
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def measure(name: str, setting: dict, rounds: int, workers: int, busy_core_baseline: bool = False) -> dict:
     """Clips/s of every side, each round in turn, and their medians."""
     sides = {"specformers": [], "specformers model alone": []}
+    if busy_core_baseline:
+        sides["specformers model alone, a core busy"] = []
     if setting["model_type"] == "ast":
         sides.update({"transformers": [], "transformers model alone": []})
     alone_steps = setting["steps"] - setting["skip"]
@@ -178,8 +197,11 @@ def measure(name: str, setting: dict, rounds: int, workers: int) -> dict:
                     transformers_run(setting, data, os.path.join(folder, f"theirs{round_}"), workers)
             sides["specformers"].append(clocks[0].clips_per_second())
             torch.manual_seed(0)
-            sides["specformers model alone"].append(
-                model_alone(AutoModelForAudioClassification.from_config(our_config(setting)), setting, alone_steps))
+            model = AutoModelForAudioClassification.from_config(our_config(setting))
+            sides["specformers model alone"].append(model_alone(model, setting, alone_steps))
+            if busy_core_baseline:
+                with busy_core():
+                    sides["specformers model alone, a core busy"].append(model_alone(model, setting, alone_steps))
             if "transformers" in sides:
                 sides["transformers"].append(clocks[1].clips_per_second())
                 sides["transformers model alone"].append(model_alone(transformers_model(setting), setting, alone_steps))
@@ -188,6 +210,9 @@ def measure(name: str, setting: dict, rounds: int, workers: int) -> dict:
     medians = {side: statistics.median(values) for side, values in sides.items()}
     result = {"setting": setting, "clips_per_second": sides, "medians": medians,
               "specformers_of_model_alone": medians["specformers"] / medians["specformers model alone"]}
+    if busy_core_baseline:
+        result["specformers_of_model_alone_a_core_busy"] = (medians["specformers"]
+                                                           / medians["specformers model alone, a core busy"])
     if "transformers" in sides:
         result["transformers_of_model_alone"] = medians["transformers"] / medians["transformers model alone"]
         result["specformers_over_transformers"] = medians["specformers"] / medians["transformers"]
@@ -200,13 +225,18 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--base_rounds", type=int, default=1, help="rounds for ast-base (minutes each on a CPU)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for the models (default: all cores)")
+    parser.add_argument("--busy_core_baseline", action="store_true",
+                        help="also time each model alone beside a process spinning on another core")
     parser.add_argument("--output", default="benchmark_runs/finetune_e2e.json")
     args = parser.parse_args(argv)
     transformers.logging.set_verbosity_error()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     results = {"machine": machine(), "workers": args.workers, "families": {}}
     for name in args.families:
         rounds = args.base_rounds if name == "ast-base" else args.rounds
-        results["families"][name] = measure(name, SETTINGS[name], rounds, args.workers)
+        results["families"][name] = measure(name, SETTINGS[name], rounds, args.workers, args.busy_core_baseline)
     return save_and_report(results, args.output, report)
 
 
@@ -221,6 +251,11 @@ def report(results: dict) -> str:
                   if "transformers" in m else "| | |")
         lines.append(f"| {name} | {s['frames']} | {s['batch']} | {m['specformers']:.3g} | "
                      f"{m['specformers model alone']:.3g} | **{r['specformers_of_model_alone']:.2f}** | {theirs} |")
+    busy = {name: r for name, r in results["families"].items() if "specformers_of_model_alone_a_core_busy" in r}
+    if busy:
+        lines += ["", "| family | its model alone, another core busy | specformers / that |", "|---|---|---|"]
+        lines += [f"| {name} | {r['medians']['specformers model alone, a core busy']:.3g} | "
+                  f"**{r['specformers_of_model_alone_a_core_busy']:.2f}** |" for name, r in busy.items()]
     return "\n".join(lines)
 
 

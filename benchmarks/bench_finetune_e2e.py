@@ -17,7 +17,8 @@ callback added to every `Trainer` the benchmark runs. Keyword sizes: 1 s clips, 
 4 layers, `mast-tiny`; AST-Base: 10 s clips, 1024 frames, a small batch (a CPU takes seconds per clip).
 By default the models use all cores and the workers share them; `--threads` gives the models fewer, so that the
 workers have cores of their own (as beside a GPU). `--busy_core_baseline` also times each model alone while another
-process spins on a free core: on a VM whose cores share hardware, any work there slows the model, whatever it is.
+process spins on a free core: whether work there slows the model on the machine at hand (on a VM whose cores
+share hardware, it can).
 """
 
 from __future__ import annotations

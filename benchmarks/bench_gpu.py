@@ -1,6 +1,6 @@
 """The GPU benchmark, in one command: bf16 with SDPA on a CUDA GPU.
 
-    python benchmarks/bench_gpu.py [--batch 16] [--repeats 20] [--output benchmark_runs/gpu.json]
+    python benchmarks/bench_gpu.py [--batch 16] [--repeats 20] [--sections ...] [--output benchmark_runs/gpu.json]
 
 Measures, each against a reference in the same run:
 - forward (inference) and training step (forward, BCE over 527 classes, backward, fused AdamW) of AST-Base,
@@ -8,7 +8,8 @@ Measures, each against a reference in the same run:
   `ASTForAudioClassification` of the same size (the reference);
 - the feature extractor on 32 clips of 10 s on the GPU, against the same call on the CPU;
 - pretraining steps/s of ASiT-Base (592 frames, two views per clip, GMML-corrupted on the GPU) and SS-MAST with
-  MAST-Small (1024 frames), against the bare backbones they contain (student forward + backward, teacher forward).
+  MAST-Small (1024 frames), against the bare backbones they contain (student forward + backward, teacher forward);
+- MAST-Small against timm's `mvitv2_small` (the architecture it ports) on a 128 x 128 input, where timm imports.
 On a machine without a CUDA GPU it stops and says so: CPU numbers are in the other benchmarks.
 """
 
@@ -86,33 +87,60 @@ def classifiers() -> dict:
     }
 
 
+def step_throughput(model: torch.nn.Module, inputs: torch.Tensor, repeats: int, logits_of=lambda out: out.logits):
+    """Forward (inference) and training step (BCE over 527 classes, fused AdamW) of `model` on `inputs`, bf16
+    autocast: clips/s and peak MiB of each. The model is left on the device; its optimiser's state is freed."""
+    batch = len(inputs)
+    targets = (torch.rand(batch, CLASSES, device=inputs.device) < 0.02).float()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+
+    def forward():
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+            model.eval()(inputs)
+
+    def train_step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            logits = logits_of(model.train()(inputs))
+        torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    train_step()  # the optimiser's state exists before the peak is measured
+    times = cuda_medians({"forward": forward, "train step": train_step}, repeats)
+    result = {"batch": batch, "forward_clips_per_s": batch / times["forward"],
+              "train_clips_per_s": batch / times["train step"],
+              "forward_peak_mib": peak_memory(forward), "train_peak_mib": peak_memory(train_step)}
+    optimizer.state.clear()  # free its GPU memory before the next model
+    return result
+
+
 def classifier_results(device: torch.device, batch: int, repeats: int) -> dict:
     results = {}
     for name, (model, frames) in classifiers().items():
-        model.to(device)
         inputs = torch.randn(batch, frames, 128, device=device)
-        targets = (torch.rand(batch, CLASSES, device=device) < 0.02).float()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
-
-        def forward():
-            with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
-                model.eval()(inputs)
-
-        def train_step():
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                logits = model.train()(inputs).logits
-            torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets).backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-        train_step()  # the optimiser's state exists before the peak is measured
-        times = cuda_medians({"forward": forward, "train step": train_step}, repeats)
-        results[name] = {"frames": frames, "batch": batch,
-                         "forward_clips_per_s": batch / times["forward"],
-                         "train_clips_per_s": batch / times["train step"],
-                         "forward_peak_mib": peak_memory(forward), "train_peak_mib": peak_memory(train_step)}
+        results[name] = {"frames": frames, **step_throughput(model.to(device), inputs, repeats)}
         model.cpu()
-        optimizer.state.clear()  # free its GPU memory before the next model
+        torch.cuda.empty_cache()
+    return results
+
+
+def timm_results(device: torch.device, repeats: int) -> dict:
+    """MAST-Small against timm's `mvitv2_small`, the architecture it ports, on a 128 x 128 spectrogram (timm's
+    relative positions need a square grid), at two batch sizes; where timm imports."""
+    try:
+        import timm
+    except ImportError as err:
+        return {"skipped": f"timm does not import here ({err})"}
+    results = {}
+    for batch in (64, 256):
+        spectrograms = torch.randn(batch, 128, 128, device=device)
+        ours = MASTForAudioClassification(MASTConfig.from_preset("mast-small", num_labels=CLASSES, target_frames=128))
+        theirs = timm.create_model("mvitv2_small", pretrained=False, img_size=128, in_chans=1, num_classes=CLASSES)
+        results[f"batch {batch}"] = {
+            "MAST-Small": step_throughput(ours.to(device), spectrograms, repeats),
+            "timm mvitv2_small (reference)": step_throughput(theirs.to(device), spectrograms[:, None], repeats,
+                                                             logits_of=lambda logits: logits)}
+        del ours, theirs
         torch.cuda.empty_cache()
     return results
 
@@ -178,42 +206,72 @@ def pretraining_results(device: torch.device, batch: int, repeats: int) -> dict:
     return results
 
 
+SECTIONS = ("classifiers", "extractor", "pretraining", "timm")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=16, help="clips per forward / training step")
     parser.add_argument("--pretraining_batch", type=int, default=16, help="clips per pretraining step")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="what to measure")
     parser.add_argument("--output", default="benchmark_runs/gpu.json")
     args = parser.parse_args(argv)
     device = require_cuda()
     torch.backends.cuda.matmul.allow_tf32 = True
-    results = {"device": torch.cuda.get_device_name(device), "torch": torch.__version__,
-               "cuda": torch.version.cuda, "classifiers": classifier_results(device, args.batch, args.repeats),
-               "extractor": extractor_results(device, args.repeats),
-               "pretraining": pretraining_results(device, args.pretraining_batch, args.repeats)}
+    measures = {"classifiers": lambda: classifier_results(device, args.batch, args.repeats),
+                "extractor": lambda: extractor_results(device, args.repeats),
+                "pretraining": lambda: pretraining_results(device, args.pretraining_batch, args.repeats),
+                "timm": lambda: timm_results(device, args.repeats)}
+    results = {"device": torch.cuda.get_device_name(device), "torch": torch.__version__, "cuda": torch.version.cuda}
+    results.update({section: measures[section]() for section in args.sections})
     return save_and_report(results, args.output, report)
 
 
 def report(results: dict) -> str:
-    lines = [f"{results['device']}, torch {results['torch']}, CUDA {results['cuda']}, bf16 autocast, SDPA", "",
-             "| model | frames | batch | forward clips/s | train clips/s | forward peak MiB | train peak MiB |",
-             "|---|---|---|---|---|---|---|"]
-    for name, r in results["classifiers"].items():
-        lines.append(f"| {name} | {r['frames']} | {r['batch']} | {r['forward_clips_per_s']:.0f} | "
-                     f"{r['train_clips_per_s']:.0f} | {r['forward_peak_mib']:.0f} | {r['train_peak_mib']:.0f} |")
-    ours, reference = results["classifiers"]["AST-Base"], results["classifiers"]["transformers AST-Base (reference)"]
-    forward = ours["forward_clips_per_s"] / reference["forward_clips_per_s"]
-    train = ours["train_clips_per_s"] / reference["train_clips_per_s"]
-    extractor = results["extractor"]
-    lines += ["", f"AST-Base against transformers: forward {forward:.2f}x, training step {train:.2f}x the throughput.",
-              "", f"Extractor, 32 x 10 s: {extractor['gpu_s'] * 1e3:.1f} ms on the GPU, {extractor['cpu_s'] * 1e3:.0f} "
-                  f"ms on the CPU ({extractor['cpu_over_gpu']:.0f}x).",
-              "", "| pretraining | frames | clips/step | steps/s | clips/s | whole step / bare backbones | peak MiB |",
-              "|---|---|---|---|---|---|---|"]
-    for name, r in results["pretraining"].items():
-        lines.append(f"| {name} | {r['frames']} | {r['clips_per_step']} | {r['steps_per_s']:.2f} | "
-                     f"{r['clips_per_s']:.0f} | {r['overhead']:.2f}x | {r['peak_mib']:.0f} |")
+    lines = [f"{results['device']}, torch {results['torch']}, CUDA {results['cuda']}, bf16 autocast, SDPA"]
+    if "classifiers" in results:
+        lines += ["", "| model | frames | batch | forward clips/s | train clips/s | forward peak MiB "
+                      "| train peak MiB |", "|---|---|---|---|---|---|---|"]
+        for name, r in results["classifiers"].items():
+            lines.append(f"| {name} | {r['frames']} | {r['batch']} | {throughput_cells(r)} |")
+        ours = results["classifiers"]["AST-Base"]
+        reference = results["classifiers"]["transformers AST-Base (reference)"]
+        lines += ["", f"AST-Base against transformers: {ratios(ours, reference)} the throughput."]
+    if "extractor" in results:
+        extractor = results["extractor"]
+        lines += ["", f"Extractor, 32 x 10 s: {extractor['gpu_s'] * 1e3:.1f} ms on the GPU, "
+                      f"{extractor['cpu_s'] * 1e3:.0f} ms on the CPU ({extractor['cpu_over_gpu']:.0f}x)."]
+    if "pretraining" in results:
+        lines += ["", "| pretraining | frames | clips/step | steps/s | clips/s | whole step / bare backbones "
+                      "| peak MiB |", "|---|---|---|---|---|---|---|"]
+        for name, r in results["pretraining"].items():
+            lines.append(f"| {name} | {r['frames']} | {r['clips_per_step']} | {r['steps_per_s']:.2f} | "
+                         f"{r['clips_per_s']:.0f} | {r['overhead']:.2f}x | {r['peak_mib']:.0f} |")
+    if "timm" in results:
+        lines += ["", "MAST-Small against timm's mvitv2_small, 128 x 128:"]
+        if "skipped" in results["timm"]:
+            lines.append(results["timm"]["skipped"])
+        else:
+            lines += ["", "| model | batch | forward clips/s | train clips/s | forward peak MiB | train peak MiB |",
+                      "|---|---|---|---|---|---|"]
+            for pair in results["timm"].values():
+                for name, r in pair.items():
+                    lines.append(f"| {name} | {r['batch']} | {throughput_cells(r)} |")
+            lines.append("")
+            lines += [f"{batch}: MAST-Small {ratios(pair['MAST-Small'], pair['timm mvitv2_small (reference)'])} "
+                      "timm's throughput." for batch, pair in results["timm"].items()]
     return "\n".join(lines)
+
+
+def throughput_cells(r: dict) -> str:
+    return (f"{r['forward_clips_per_s']:.0f} | {r['train_clips_per_s']:.0f} | {r['forward_peak_mib']:.0f} | "
+            f"{r['train_peak_mib']:.0f}")
+
+
+def ratios(ours: dict, reference: dict) -> str:
+    return (f"forward {ours['forward_clips_per_s'] / reference['forward_clips_per_s']:.2f}x, training step "
+            f"{ours['train_clips_per_s'] / reference['train_clips_per_s']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,7 @@ import time
 
 import numpy as np
 import soundfile
-from accelerate.state import AcceleratorState, GradientState
-from common import machine
+from common import fresh_accelerate_state, machine
 
 from specformers.training import checkpoints, loop, pretrain_asit, pretrain_ssmast
 
@@ -52,8 +51,7 @@ def main(argv=None):
                             0.1 * rng.standard_normal(16000 * 7).astype(np.float32), 16000)
         for name, (script, extra) in RUNS.items():
             out = os.path.join(work, name.split(",")[0].replace(" ", "-"))
-            AcceleratorState._reset_state(reset_partial_state=True)  # one Accelerator per run
-            GradientState._reset_state()
+            fresh_accelerate_state()  # one Accelerator per run
             script.main(["--dataset_name", os.path.join(work, "audio"), "--output_dir", out, "--max_steps", "1",
                          "--per_device_train_batch_size", "2", "--dataloader_num_workers", "0", *extra])
             path, seconds = timings[-1]

@@ -34,12 +34,11 @@ import time
 
 import torch
 import transformers
-from accelerate.state import AcceleratorState, GradientState
 from datasets import Audio, load_dataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_classifier_input import write_clips  # noqa: E402
-from common import machine, save_and_report  # noqa: E402
+from common import fresh_accelerate_state, machine, save_and_report  # noqa: E402
 
 from specformers import AutoModelForAudioClassification  # noqa: E402
 from specformers.configuration.configuration_utils import config_from_preset  # noqa: E402
@@ -91,11 +90,6 @@ def clocked_trainers(batch: int, skip: int):
         yield clocks
     finally:
         transformers.Trainer.train = train
-
-
-def fresh_accelerate_state() -> None:
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def specformers_run(setting: dict, data: str, out: str, workers: int) -> None:

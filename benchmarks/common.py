@@ -24,6 +24,14 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def fresh_accelerate_state() -> None:
+    """Forget the Accelerator of an earlier run in this process, so that the next run sets up its own."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
 def machine() -> str:
     threads = torch.get_num_threads()
     return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} ({threads} threads), {date.today()}"

@@ -18,7 +18,8 @@ callback added to every `Trainer` the benchmark runs. Keyword sizes: 1 s clips, 
 By default the models use all cores and the workers share them; `--threads` gives the models fewer, so that the
 workers have cores of their own (as beside a GPU). `--busy_core_baseline` also times each model alone while another
 process spins on a free core: whether work there slows the model on the machine at hand (on a VM whose cores
-share hardware, it can).
+share hardware, it can). `--restart_workers_baseline` also runs specformers with its workers started afresh each
+epoch (`--dataloader_persistent_workers false`, transformers' default and specformers' before 2026-11-30).
 """
 
 from __future__ import annotations
@@ -62,10 +63,13 @@ SETTINGS = {
 
 
 class StepClock(transformers.TrainerCallback):
-    """Clips/s of a `Trainer` run from the end of step `skip` to its last step."""
+    """Clips/s of a `Trainer` run from the end of step `skip` to its last step, and what an epoch's start costs."""
 
     def __init__(self, batch: int, skip: int):
-        self.batch, self.skip, self.times = batch, skip, []
+        self.batch, self.skip, self.times, self.epoch_starts = batch, skip, [], []
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.epoch_starts.append(len(self.times))  # the step that ends next is the epoch's first
 
     def on_step_end(self, args, state, control, **kwargs):
         self.times.append(time.perf_counter())
@@ -73,6 +77,13 @@ class StepClock(transformers.TrainerCallback):
     def clips_per_second(self) -> float:
         timed = self.times[self.skip:]
         return self.batch * (len(timed) - 1) / (timed[-1] - timed[0])
+
+    def epoch_start_ms(self) -> float:
+        """How much longer the first step of every epoch after the first takes than the median step (workers
+        starting, the epoch's first batch), median over those epochs."""
+        steps = [after - before for before, after in zip(self.times, self.times[1:])]  # steps[i]: step i + 2
+        firsts = [steps[start - 1] for start in self.epoch_starts[1:] if 0 < start <= len(steps)]
+        return 1000 * (statistics.median(firsts) - statistics.median(steps)) if firsts else float("nan")
 
 
 @contextlib.contextmanager
@@ -92,14 +103,14 @@ def clocked_trainers(batch: int, skip: int):
         transformers.Trainer.train = train
 
 
-def specformers_run(setting: dict, data: str, out: str, workers: int) -> None:
+def specformers_run(setting: dict, data: str, out: str, workers: int, *extra: str) -> None:
     overrides = ",".join(f"{key}={value}" for key, value in setting["overrides"].items())
     argv = ["--dataset_name", data, "--output_dir", out, "--model_type", setting["model_type"],
             "--config_name", setting["config"], "--feature_extractor_preset", setting["preset"],
             "--target_frames", setting["frames"], "--do_train", "--per_device_train_batch_size", setting["batch"],
             "--max_steps", setting["steps"], "--learning_rate", 3e-4, "--dataloader_num_workers", workers,
             "--save_strategy", "no", "--logging_steps", 10**6, "--report_to", "none", "--seed", 0,
-            "--disable_tqdm", "true", *(["--config_overrides", overrides] if overrides else [])]
+            "--disable_tqdm", "true", *(["--config_overrides", overrides] if overrides else []), *extra]
     fresh_accelerate_state()
     train_classifier.main([str(a) for a in argv])
 
@@ -174,13 +185,20 @@ def busy_core():
         spinner.wait()
 
 
-def measure(name: str, setting: dict, rounds: int, workers: int, busy_core_baseline: bool = False) -> dict:
+RESTARTED = "specformers, workers restarted each epoch"
+
+
+def measure(name: str, setting: dict, rounds: int, workers: int, busy_core_baseline: bool = False,
+            restart_baseline: bool = False) -> dict:
     """Clips/s of every side, each round in turn, and their medians."""
     sides = {"specformers": [], "specformers model alone": []}
     if busy_core_baseline:
         sides["specformers model alone, a core busy"] = []
+    if restart_baseline:
+        sides[RESTARTED] = []
     if setting["model_type"] == "ast":
         sides.update({"transformers": [], "transformers model alone": []})
+    epoch_start_ms = {side: [] for side in ("specformers", RESTARTED, "transformers") if side in sides}
     alone_steps = setting["steps"] - setting["skip"]
     with tempfile.TemporaryDirectory() as folder:
         data = os.path.join(folder, "data")
@@ -188,9 +206,17 @@ def measure(name: str, setting: dict, rounds: int, workers: int, busy_core_basel
         for round_ in range(rounds):
             with clocked_trainers(setting["batch"], setting["skip"]) as clocks:
                 specformers_run(setting, data, os.path.join(folder, f"ours{round_}"), workers)
+                sides["specformers"].append(clocks[-1].clips_per_second())
+                epoch_start_ms["specformers"].append(clocks[-1].epoch_start_ms())
+                if restart_baseline:  # before persistent workers became the default
+                    specformers_run(setting, data, os.path.join(folder, f"restarted{round_}"), workers,
+                                    "--dataloader_persistent_workers", "false")
+                    sides[RESTARTED].append(clocks[-1].clips_per_second())
+                    epoch_start_ms[RESTARTED].append(clocks[-1].epoch_start_ms())
                 if "transformers" in sides:
                     transformers_run(setting, data, os.path.join(folder, f"theirs{round_}"), workers)
-            sides["specformers"].append(clocks[0].clips_per_second())
+                    sides["transformers"].append(clocks[-1].clips_per_second())
+                    epoch_start_ms["transformers"].append(clocks[-1].epoch_start_ms())
             torch.manual_seed(0)
             model = AutoModelForAudioClassification.from_config(our_config(setting))
             sides["specformers model alone"].append(model_alone(model, setting, alone_steps))
@@ -198,16 +224,19 @@ def measure(name: str, setting: dict, rounds: int, workers: int, busy_core_basel
                 with busy_core():
                     sides["specformers model alone, a core busy"].append(model_alone(model, setting, alone_steps))
             if "transformers" in sides:
-                sides["transformers"].append(clocks[1].clips_per_second())
                 sides["transformers model alone"].append(model_alone(transformers_model(setting), setting, alone_steps))
             print(f"[{name}] round {round_ + 1}: " + ", ".join(f"{side} {values[-1]:.3g}"
                                                                for side, values in sides.items()), flush=True)
     medians = {side: statistics.median(values) for side, values in sides.items()}
-    result = {"setting": setting, "clips_per_second": sides, "medians": medians,
+    result = {"setting": setting, "clips_per_second": sides, "medians": medians, "epoch_start_ms": epoch_start_ms,
+              "epoch_start_ms_medians": {side: statistics.median(values) for side, values in epoch_start_ms.items()},
               "specformers_of_model_alone": medians["specformers"] / medians["specformers model alone"]}
     if busy_core_baseline:
         result["specformers_of_model_alone_a_core_busy"] = (medians["specformers"]
                                                            / medians["specformers model alone, a core busy"])
+    if restart_baseline:
+        result["restarted_of_model_alone"] = medians[RESTARTED] / medians["specformers model alone"]
+        result["kept_over_restarted"] = medians["specformers"] / medians[RESTARTED]
     if "transformers" in sides:
         result["transformers_of_model_alone"] = medians["transformers"] / medians["transformers model alone"]
         result["specformers_over_transformers"] = medians["specformers"] / medians["transformers"]
@@ -223,6 +252,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the models (default: all cores)")
     parser.add_argument("--busy_core_baseline", action="store_true",
                         help="also time each model alone beside a process spinning on another core")
+    parser.add_argument("--restart_workers_baseline", action="store_true",
+                        help="also run specformers with --dataloader_persistent_workers false (workers started "
+                             "afresh each epoch, the default before)")
     parser.add_argument("--output", default="benchmark_runs/finetune_e2e.json")
     args = parser.parse_args(argv)
     transformers.logging.set_verbosity_error()
@@ -231,7 +263,8 @@ def main(argv=None):
     results = {"machine": machine(), "workers": args.workers, "families": {}}
     for name in args.families:
         rounds = args.base_rounds if name == "ast-base" else args.rounds
-        results["families"][name] = measure(name, SETTINGS[name], rounds, args.workers, args.busy_core_baseline)
+        results["families"][name] = measure(name, SETTINGS[name], rounds, args.workers, args.busy_core_baseline,
+                                            args.restart_workers_baseline)
     return save_and_report(results, args.output, report)
 
 
@@ -251,6 +284,14 @@ def report(results: dict) -> str:
         lines += ["", "| family | its model alone, another core busy | specformers / that |", "|---|---|---|"]
         lines += [f"| {name} | {r['medians']['specformers model alone, a core busy']:.3g} | "
                   f"**{r['specformers_of_model_alone_a_core_busy']:.2f}** |" for name, r in busy.items()]
+    restarted = {name: r for name, r in results["families"].items() if "kept_over_restarted" in r}
+    if restarted:
+        lines += ["", "| family | workers kept (default) | restarted each epoch | its ratio to the model alone "
+                  "| kept / restarted | epoch start, kept | epoch start, restarted |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {r['medians']['specformers']:.3g} | {r['medians'][RESTARTED]:.3g} | "
+                  f"{r['restarted_of_model_alone']:.2f} | **{r['kept_over_restarted']:.2f}x** | "
+                  f"{r['epoch_start_ms_medians']['specformers']:.0f} ms | "
+                  f"{r['epoch_start_ms_medians'][RESTARTED]:.0f} ms |" for name, r in restarted.items()]
     return "\n".join(lines)
 
 

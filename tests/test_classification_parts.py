@@ -157,17 +157,24 @@ def test_training_collator_mixes_targets():
         collator(_examples()[1])
 
 
-def test_training_collator_draws_per_clip_by_seed_epoch_and_index():
-    """A clip's window and augmentation depend on (seed, epoch, process, index) only, not on its batch or on
-    torch's random state, so a resumed run or another DataLoader worker count draws the same."""
+def _augmenting_collator_and_items(mixup: float) -> tuple[ClassificationCollator, list]:
+    """A training collator with every augmentation, and three `(index, example)` items."""
     class Augment:
-        freqm, timem, mixup, noise = 8, 8, 0.0, True
+        freqm, timem, noise = 8, 8, True
 
+    Augment.mixup = mixup
     extractor = SpectrogramFeatureExtractor.from_preset("speech_commands", target_frames=24)
     collator = ClassificationCollator(extractor, LabelEncoder(["high", "low"], None, SINGLE_LABEL, "train"),
                                       "audio", "label", SkipCounter(), Augment(), seed=3)
     examples = _examples()[1]
-    items = [(10, examples[0]), (11, examples[2]), (12, examples[3])]
+    return collator, [(10, examples[0]), (11, examples[2]), (12, examples[3])]
+
+
+def test_training_collator_draws_per_clip_by_seed_epoch_and_index():
+    """A clip's window and augmentation depend on (seed, epoch, process, index) only, not on its batch or on
+    torch's random state, so a resumed run or another DataLoader worker count draws the same."""
+    collator, items = _augmenting_collator_and_items(mixup=0.0)
+    examples = _examples()[1]
     together = collator(items)["input_values"]
     torch.manual_seed(123)
     alone = collator(items[1:2])["input_values"][0]
@@ -177,19 +184,44 @@ def test_training_collator_draws_per_clip_by_seed_epoch_and_index():
     assert not torch.equal(collator(items[1:2])["input_values"][0], alone)  # another epoch
 
 
-def test_streamed_training_data_is_reshuffled_every_epoch():
+def test_persistent_workers_draw_each_epochs_augmentation():
+    """A DataLoader worker kept from epoch to epoch reads the epoch the training loop sets (it is in shared
+    memory), so it draws what the main process draws for that epoch, not what it drew in its first."""
+    collator, items = _augmenting_collator_and_items(mixup=0.5)
+    loader = torch.utils.data.DataLoader(items, batch_size=3, collate_fn=collator, num_workers=1,
+                                         persistent_workers=True)
+    drawn = []
+    for epoch in (0, 1, 2):
+        collator.epoch = epoch
+        batch = next(iter(loader))
+        in_process = collator(items)
+        torch.testing.assert_close(batch["input_values"], in_process["input_values"], rtol=0, atol=0)
+        torch.testing.assert_close(batch["labels"], in_process["labels"], rtol=0, atol=0)
+        drawn.append(batch["input_values"])
+    assert not torch.equal(drawn[0], drawn[1]) and not torch.equal(drawn[1], drawn[2])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_streamed_training_data_is_reshuffled_every_epoch(workers):
+    """Also by a worker kept from epoch to epoch (the default when there are workers): datasets shares the
+    stream's epoch with it."""
     from datasets import Dataset
 
     from specformers.training.train_classifier import StreamLoader
 
     stream = Dataset.from_dict({"x": list(range(32))}).to_iterable_dataset(num_shards=4).shuffle(seed=0,
                                                                                                 buffer_size=8)
-    loader = StreamLoader(stream, batch_size=32, collate_fn=lambda rows: [r["x"] for r in rows])
+    loader = StreamLoader(stream, batch_size=32, collate_fn=column_x, num_workers=workers,
+                          persistent_workers=workers > 0)
     orders = []
     for epoch in (0, 1, 0):
         loader.set_epoch(epoch)
         orders.append(next(iter(loader)))
     assert sorted(orders[0]) == list(range(32)) and orders[0] != orders[1] and orders[0] == orders[2]
+
+
+def column_x(rows: list[dict]) -> list:
+    return [row["x"] for row in rows]
 
 
 def test_plot_losses_reads_both_log_kinds_and_explains_a_wrong_folder(tmp_path):

@@ -3,6 +3,8 @@ webdataset, streaming), real Trainer, real `accelerate launch` / `torchrun`, rea
 
 import io
 import json
+import math
+import multiprocessing
 import shutil
 import subprocess
 import sys
@@ -289,6 +291,37 @@ def test_arguments_from_a_json_or_yaml_file(tones, tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({**values, "output_dir": "x", "no_such_argument": 1}))
     with pytest.raises(ValueError, match="no_such_argument"):
         run_main(train_classifier.main, tmp_path / "bad.json")
+
+
+def test_dataloader_workers_are_kept_across_epochs_unless_asked_otherwise(tmp_path):
+    """Persistent workers by default when there are workers (none to keep otherwise: torch refuses the flag), on the
+    command line and in an arguments file; an explicit `false` wins."""
+    base = ["--dataset_name", "d", "--output_dir", str(tmp_path), "--do_train"]
+
+    def persistent(*argv):
+        return train_classifier.parse_args([*base, *argv])[-1].dataloader_persistent_workers
+
+    assert persistent("--dataloader_num_workers", "2")
+    assert not persistent("--dataloader_num_workers", "0")
+    assert not persistent("--dataloader_num_workers", "2", "--dataloader_persistent_workers", "false")
+    assert not persistent("--dataloader_num_workers=2", "--dataloader_persistent_workers=false")
+    (tmp_path / "args.json").write_text(json.dumps({"dataset_name": "d", "output_dir": str(tmp_path), "do_train": True,
+                                                    "dataloader_num_workers": 2,
+                                                    "dataloader_persistent_workers": False}))
+    assert not train_classifier.parse_args([str(tmp_path / "args.json")])[-1].dataloader_persistent_workers
+
+
+def test_kept_workers_train_several_epochs_and_end_with_the_run(tones, tmp_path):
+    """With a DataLoader worker (kept from epoch to epoch by default), three epochs train and evaluate, and no
+    worker outlives the run (they are ended while their queues are alive: left to the garbage collector, each
+    would wait out torch's join timeout, and survive it, as they ignore SIGTERM)."""
+    before = set(multiprocessing.active_children())
+    results = run_main(train_classifier.main, "--dataset_name", tones, "--output_dir", tmp_path / "out",
+                       *SCRATCH["asit"], "--do_train", "--do_eval", "--num_train_epochs", 3, *TINY,
+                       "--dataloader_num_workers", 1)
+    assert json.loads((tmp_path / "out" / "trainer_state.json").read_text())["epoch"] == 3
+    assert math.isfinite(results["eval_loss"])
+    assert set(multiprocessing.active_children()) <= before
 
 
 def test_config_name_takes_a_folder_and_a_bad_one_fails_before_the_data(tones, tmp_path):

@@ -93,12 +93,28 @@ class ModelArguments:
 def parse_arguments(parser: HfArgumentParser, argv: list[str], **forced) -> tuple:
     """The parser's dataclasses from a command line, or from a `.json` / `.yaml` file given as the only argument
     (as transformers' examples take them); `forced` values are added unless the arguments set them."""
+    values = argument_file(argv)
+    if values is not None:
+        return parser.parse_dict({**forced, **values})
+    missing = [word for name, value in forced.items() if not sets_argument(argv, name)
+               for word in (f"--{name}", str(value))]
+    return parser.parse_args_into_dataclasses([*argv, *missing])
+
+
+def argument_file(argv: list[str]) -> dict | None:
+    """The values of a `.json` / `.yaml` file given as the only argument; None for a command line."""
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         with open(argv[0]) as f:
-            values = json.load(f) if argv[0].endswith(".json") else yaml.safe_load(f)
-        return parser.parse_dict({**forced, **values})
-    missing = [word for name, value in forced.items() if f"--{name}" not in argv for word in (f"--{name}", str(value))]
-    return parser.parse_args_into_dataclasses([*argv, *missing])
+            return json.load(f) if argv[0].endswith(".json") else yaml.safe_load(f)
+    return None
+
+
+def sets_argument(argv: list[str], name: str) -> bool:
+    """Whether the command line (or the arguments file) sets `--name`."""
+    values = argument_file(argv)
+    if values is not None:
+        return name in values
+    return any(word == f"--{name}" or word.startswith(f"--{name}=") for word in argv)
 
 
 @dataclass

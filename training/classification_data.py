@@ -12,7 +12,7 @@ from datasets import ClassLabel, IterableDataset
 
 from ..feature_extraction.augmentations import noise_and_roll, spec_augment, waveform_mixup
 from ..feature_extraction.feature_extraction_fbank import resample_audio
-from .data import crop, example_rng, read_clips
+from .data import SharedEpoch, crop, example_rng, read_clips
 
 SINGLE_LABEL, MULTI_LABEL = "single_label_classification", "multi_label_classification"
 IGNORED = -100  # the targets of an unreadable evaluation clip's placeholder row
@@ -131,7 +131,7 @@ class SkipCounter:
         return self._seen.value
 
 
-class ClassificationCollator:
+class ClassificationCollator(SharedEpoch):
     """Examples -> `{"input_values": (batch, frames, mel_bins), "labels": (batch,) class indices or
     (batch, num_labels) targets}`, counting unreadable clips: training leaves them out, evaluation keeps a
     placeholder row with `IGNORED` targets (see `readable_rows`).

@@ -4,6 +4,7 @@ augmentation."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from abc import ABC, abstractmethod
 from functools import partial
@@ -97,6 +98,22 @@ class IndexedStream(torch.utils.data.IterableDataset):
         self.dataset.set_epoch(epoch)
 
 
+class SharedEpoch:
+    """Mixin of the collators: an `epoch` attribute held in shared memory, written by the training loop before each
+    epoch and read by the DataLoader workers, so that workers kept from epoch to epoch (persistent workers, which
+    spare a restart per epoch) draw each epoch's random numbers, not those of the epoch they started in."""
+
+    @property
+    def epoch(self) -> int:
+        return self._shared_epoch.value if hasattr(self, "_shared_epoch") else 0
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        if not hasattr(self, "_shared_epoch"):  # made before the workers start (they inherit or unpickle it)
+            self._shared_epoch = multiprocessing.RawValue("q", 0)
+        self._shared_epoch.value = int(value)
+
+
 def example_rng(seed: int, *keys: int) -> np.random.Generator:
     """A random generator for `keys` (e.g. epoch, process, example index): the same however batches, workers or
     resumes fall."""
@@ -147,7 +164,7 @@ def crop(audio: np.ndarray, length: int, rng: np.random.Generator | None = None)
     return audio[start : start + length]
 
 
-class ClipCollator(ABC):
+class ClipCollator(SharedEpoch, ABC):
     """What the pretraining collators share: decode a batch of examples to mono clips, skipping (and counting)
     the unreadable ones, random crops of the extractor's length, resampled; all random draws keyed by
     (seed, epoch, process, example) so that resumed and multi-worker runs see the same data.

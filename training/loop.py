@@ -196,7 +196,8 @@ def make_dataloader(dataset, collator, args: PretrainingArguments, num_workers: 
     loader = torch.utils.data.DataLoader(
         IndexedStream(dataset) if streaming else IndexedExamples(dataset), batch_size=args.per_device_train_batch_size,
         shuffle=not streaming, generator=None if streaming else generator, collate_fn=collator,
-        num_workers=num_workers, drop_last=True, worker_init_fn=ignore_stop_signals if num_workers else None)
+        num_workers=num_workers, drop_last=True, worker_init_fn=ignore_stop_signals if num_workers else None,
+        persistent_workers=num_workers > 0)  # no restart per epoch; the collator's epoch is shared (SharedEpoch)
     return loader if streaming else accelerator.prepare(loader)
 
 

@@ -56,7 +56,14 @@ from ..modeling.ast_conversion import TRANSFORMERS_AST_MODEL_TYPE
 from ..modeling.classification import classification_loss
 from ..modeling.modeling_ast import ASTForAudioClassification
 from ..modeling.modeling_utils import check_model_type
-from .arguments import DatasetArguments, FeatureArguments, ModelArguments, hyperparameters_of, parse_arguments
+from .arguments import (
+    DatasetArguments,
+    FeatureArguments,
+    ModelArguments,
+    hyperparameters_of,
+    parse_arguments,
+    sets_argument,
+)
 from .checkpoints import PARTIAL, move_into_place, remove_old_checkpoints, resume_point
 from .classification_data import (
     MULTI_LABEL,
@@ -168,8 +175,8 @@ class CheckDataAtEpochEnd(TrainerCallback):
 
 
 class SetCollatorEpoch(TrainerCallback):
-    """Tells the training collator the epoch before its batches are drawn (DataLoader workers start after it),
-    for its per-clip random draws."""
+    """Tells the training collator the epoch before its batches are drawn (before the DataLoader hands its
+    workers the epoch's indices), for its per-clip random draws."""
 
     def __init__(self, collator: ClassificationCollator):
         self.collator = collator
@@ -213,6 +220,7 @@ class ClassifierTrainer(Trainer):
         # accelerate's prepare would split the stream between processes a second time
         return StreamLoader(self.train_dataset, batch_size=self._train_batch_size, collate_fn=self.data_collator,
                             num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory,
+                            persistent_workers=self.args.dataloader_persistent_workers,
                             worker_init_fn=ignoring_stop_signals())
 
     def _get_train_sampler(self, train_dataset=None):
@@ -334,7 +342,13 @@ def parse_args(argv=None):
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     # before TrainingArguments checks the device (e.g. for --bf16)
     forced = {"use_cpu": True} if run_on_cpu(asked=False) else {}
-    return parse_arguments(argument_parser(), argv, **forced)
+    parsed = parse_arguments(argument_parser(), argv, **forced)
+    training_args = parsed[-1]
+    if training_args.dataloader_num_workers > 0 and not sets_argument(argv, "dataloader_persistent_workers"):
+        # workers kept across epochs: no restart (and first batch to wait for) per epoch; the collator's epoch
+        # reaches them through shared memory (`SharedEpoch`)
+        training_args.dataloader_persistent_workers = True
+    return parsed
 
 
 def check_arguments(model_args, data_args, augment_args, protocol_args, training_args) -> None:
@@ -382,10 +396,6 @@ def check_arguments(model_args, data_args, augment_args, protocol_args, training
     if data_args.eval_folds is not None and (data_args.streaming or data_args.train_val_split is not None):
         raise ValueError("--eval_folds cuts a map-style training split by its folds; leave out --streaming and "
                          "--train_val_split.")
-    if training_args.do_train and training_args.dataloader_persistent_workers:
-        raise ValueError("--dataloader_persistent_workers cannot be used for training here: each clip's random "
-                         "window and augmentation are seeded by epoch, which workers kept from the first epoch do "
-                         "not see change. Leave it out (workers then start again each epoch).")
 
 
 def load_split(data_args, split: str, streaming: bool, dataset_kwargs: dict):
@@ -614,7 +624,19 @@ def main(argv=None):
                                       token=training_args.hub_token, private=training_args.hub_private_repo,
                                       commit_message=f"{data_args.dataset_name}: trained with specformers")
             print(f"Pushed {training_args.output_dir} to the Hub: {repo_id}")
+    stop_dataloader_workers(trainer.accelerator)
     return all_metrics
+
+
+def stop_dataloader_workers(accelerator) -> None:
+    """End the persistent DataLoader workers of the accelerator's loaders now. Left to the Trainer's end (a
+    garbage collection: its callbacks refer back to it), the loaders' queues can be finalized before the workers
+    are told to stop, and each worker then sits out torch's 5 s join timeout."""
+    for loader in accelerator._dataloaders:
+        iterator = getattr(loader, "_iterator", None)  # only persistent workers outlive their epoch's iterator
+        if iterator is not None:
+            iterator._shutdown_workers()
+            loader._iterator = None
 
 
 def leave_preempted(trainer: Trainer) -> None:
@@ -622,6 +644,7 @@ def leave_preempted(trainer: Trainer) -> None:
     would skip), after the distributed model wrapper is dropped: a gloo group torn down under a live DDP reducer
     can hang."""
     trainer.model_wrapped = trainer.model
+    stop_dataloader_workers(trainer.accelerator)
     trainer.accelerator.free_memory()
     gc.collect()
     end_processes()

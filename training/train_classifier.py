@@ -586,45 +586,47 @@ def main(argv=None):
     if "train" in collators and not protocol_args.probe_on_embeddings:
         trainer.add_callback(SetCollatorEpoch(collators["train"]))
 
-    all_metrics = {}
-    if training_args.do_train:
-        checkpoint = resume_point(training_args.output_dir, training_args.resume_from_checkpoint)
-        with StopRequests(HostSums(trainer.accelerator)) as stops:
-            trainer.add_callback(StopTrainerOnRequest(stops))
-            result = trainer.train(resume_from_checkpoint=checkpoint)
-        if stops.stopping:
-            logger.warning(f"Stopped by {stops.describe()} at step {trainer.state.global_step}, checkpointed; "
-                           "resume with --resume_from_checkpoint latest.")
-            leave_preempted(trainer)
-        if protocol_args.probe_on_embeddings:  # the whole classifier, its head trained
-            model.save_pretrained(training_args.output_dir)
-            extractor.save_pretrained(training_args.output_dir)
-        else:
-            trainer.save_model()
-        metrics = {**result.metrics, "train_skipped_clips": trainer.total_skipped("train")}
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-        trainer.save_state()
-        all_metrics.update(metrics)
-    if training_args.do_eval:
-        prediction = trainer.predict(eval_dataset, metric_key_prefix="eval")
-        trainer.log_metrics("eval", prediction.metrics)
-        trainer.save_metrics("eval", prediction.metrics)
-        all_metrics.update(prediction.metrics)
-        if problem_type == SINGLE_LABEL and trainer.is_world_process_zero():
-            keep = readable_rows(prediction.label_ids)
-            png, _ = write_confusion_report(prediction.predictions[keep], prediction.label_ids[keep], names,
-                                            training_args.output_dir)
-            print(f"Confusion matrix: {png}")
-    if training_args.do_train and trainer.is_world_process_zero():
-        write_card(model, extractor, model_args, data_args, augment_args, protocol_args, training_args,
-                   all_metrics, argv, trainer.state.global_step)
-        if push_to_hub:  # after the evaluation, the card and the results: the folder a user should get
-            repo_id = push_run_to_hub(training_args.output_dir, training_args.hub_model_id,
-                                      token=training_args.hub_token, private=training_args.hub_private_repo,
-                                      commit_message=f"{data_args.dataset_name}: trained with specformers")
-            print(f"Pushed {training_args.output_dir} to the Hub: {repo_id}")
-    stop_dataloader_workers(trainer)
+    try:
+        all_metrics = {}
+        if training_args.do_train:
+            checkpoint = resume_point(training_args.output_dir, training_args.resume_from_checkpoint)
+            with StopRequests(HostSums(trainer.accelerator)) as stops:
+                trainer.add_callback(StopTrainerOnRequest(stops))
+                result = trainer.train(resume_from_checkpoint=checkpoint)
+            if stops.stopping:
+                logger.warning(f"Stopped by {stops.describe()} at step {trainer.state.global_step}, checkpointed; "
+                               "resume with --resume_from_checkpoint latest.")
+                leave_preempted(trainer)
+            if protocol_args.probe_on_embeddings:  # the whole classifier, its head trained
+                model.save_pretrained(training_args.output_dir)
+                extractor.save_pretrained(training_args.output_dir)
+            else:
+                trainer.save_model()
+            metrics = {**result.metrics, "train_skipped_clips": trainer.total_skipped("train")}
+            trainer.log_metrics("train", metrics)
+            trainer.save_metrics("train", metrics)
+            trainer.save_state()
+            all_metrics.update(metrics)
+        if training_args.do_eval:
+            prediction = trainer.predict(eval_dataset, metric_key_prefix="eval")
+            trainer.log_metrics("eval", prediction.metrics)
+            trainer.save_metrics("eval", prediction.metrics)
+            all_metrics.update(prediction.metrics)
+            if problem_type == SINGLE_LABEL and trainer.is_world_process_zero():
+                keep = readable_rows(prediction.label_ids)
+                png, _ = write_confusion_report(prediction.predictions[keep], prediction.label_ids[keep], names,
+                                                training_args.output_dir)
+                print(f"Confusion matrix: {png}")
+        if training_args.do_train and trainer.is_world_process_zero():
+            write_card(model, extractor, model_args, data_args, augment_args, protocol_args, training_args,
+                       all_metrics, argv, trainer.state.global_step)
+            if push_to_hub:  # after the evaluation, the card and the results: the folder a user should get
+                repo_id = push_run_to_hub(training_args.output_dir, training_args.hub_model_id,
+                                          token=training_args.hub_token, private=training_args.hub_private_repo,
+                                          commit_message=f"{data_args.dataset_name}: trained with specformers")
+                print(f"Pushed {training_args.output_dir} to the Hub: {repo_id}")
+    finally:  # also when the run fails: kept workers left to the garbage collector stall the exit
+        stop_dataloader_workers(trainer)
     return all_metrics
 
 

@@ -22,6 +22,7 @@ import soundfile
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import KEYWORD_VIT_OVERRIDES as VIT  # noqa: E402
 from common import machine  # noqa: E402
 from transformers import AutoModelForAudioClassification  # noqa: E402
 
@@ -38,7 +39,6 @@ from specformers.training.data import IndexedExamples, load_audio_dataset  # noq
 from specformers.training.train_classifier import AugmentationArguments  # noqa: E402
 
 # the configurations of the README's keyword-spotting runs
-VIT = "hidden_size=128,num_hidden_layers=4,num_attention_heads=4,intermediate_size=512"
 MODELS = {"ast-tiny": (ASTConfig, VIT), "mast-tiny": (MASTConfig, None), "asit-tiny": (ASiTConfig, VIT)}
 
 

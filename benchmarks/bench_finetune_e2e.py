@@ -39,6 +39,7 @@ from datasets import Audio, load_dataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_classifier_input import write_clips  # noqa: E402
+from common import KEYWORD_VIT as VIT  # noqa: E402
 from common import fresh_accelerate_state, machine, save_and_report  # noqa: E402
 
 from specformers import AutoModelForAudioClassification  # noqa: E402
@@ -47,7 +48,6 @@ from specformers.families import family  # noqa: E402
 from specformers.feature_extraction.feature_extraction_fbank import PRESETS  # noqa: E402
 from specformers.training import train_classifier  # noqa: E402
 
-VIT = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512}
 CLASSES = 10
 # family -> model, data and run sizes
 SETTINGS = {

@@ -1,4 +1,5 @@
-"""Timing and memory helpers shared by the benchmarks (both sides of a comparison run in the same process)."""
+"""Timing and memory helpers shared by the benchmarks (both sides of a comparison run in the same process), and the
+keyword-size ViT they and the studies train."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ import time
 from datetime import date
 
 import torch
+
+# AST's and ASiT's size at the keyword scale (the `-tiny` presets widened): 128 wide, 4 layers of 4 heads
+KEYWORD_VIT = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512}
+KEYWORD_VIT_OVERRIDES = ",".join(f"{name}={value}" for name, value in KEYWORD_VIT.items())  # --config_overrides
 
 
 def cpu_name() -> str:

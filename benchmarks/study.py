@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import os
 
+from common import KEYWORD_VIT_OVERRIDES as VIT  # noqa: F401 (the studies import it from here)
 from common import cpu_name
 
-VIT = "hidden_size=128,num_hidden_layers=4,num_attention_heads=4,intermediate_size=512"
 FEATURES = ["--feature_extractor_preset", "speech_commands", "--target_frames", 96]
 
 # The optimisation the recorded study ran with (specformers' defaults before the fidelity pass made the scripts

@@ -625,7 +625,7 @@ def main(argv=None):
                                           token=training_args.hub_token, private=training_args.hub_private_repo,
                                           commit_message=f"{data_args.dataset_name}: trained with specformers")
                 print(f"Pushed {training_args.output_dir} to the Hub: {repo_id}")
-    finally:  # also when the run fails: kept workers left to the garbage collector stall the exit
+    finally:  # also when the run fails or is preempted: kept workers left to the garbage collector stall the exit
         stop_dataloader_workers(trainer)
     return all_metrics
 
@@ -635,8 +635,7 @@ def stop_dataloader_workers(trainer: Trainer) -> None:
     callbacks refer back to it), the loaders' queues can be finalized before the workers are told to stop, and
     each worker then sits out torch's 5 s join timeout."""
     handler = trainer.callback_handler  # the loaders of the last training and evaluation (a stream's too)
-    for loader in {id(loader): loader for loader in [*trainer.accelerator._dataloaders, handler.train_dataloader,
-                                                     handler.eval_dataloader]}.values():
+    for loader in [*trainer.accelerator._dataloaders, handler.train_dataloader, handler.eval_dataloader]:
         iterator = getattr(loader, "_iterator", None)  # only persistent workers outlive their epoch's iterator
         if iterator is not None:
             iterator._shutdown_workers()
@@ -648,7 +647,6 @@ def leave_preempted(trainer: Trainer) -> None:
     would skip), after the distributed model wrapper is dropped: a gloo group torn down under a live DDP reducer
     can hang."""
     trainer.model_wrapped = trainer.model
-    stop_dataloader_workers(trainer)
     trainer.accelerator.free_memory()
     gc.collect()
     end_processes()

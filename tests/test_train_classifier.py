@@ -309,6 +309,9 @@ def test_dataloader_workers_are_kept_across_epochs_unless_asked_otherwise(tmp_pa
                                                     "dataloader_num_workers": 2,
                                                     "dataloader_persistent_workers": False}))
     assert not train_classifier.parse_args([str(tmp_path / "args.json")])[-1].dataloader_persistent_workers
+    help_text = " ".join(train_classifier.argument_parser().format_help().split())
+    assert "turns this on whenever --dataloader_num_workers > 0" in help_text
+    assert "will not shut down the worker processes" not in help_text  # TrainingArguments' text, default False
 
 
 @pytest.mark.parametrize("streaming", [False, True])

@@ -332,9 +332,17 @@ class ClassifierTrainer(Trainer):
         return output
 
 
+KEPT_WORKERS_HELP = ("Keep the DataLoader workers from epoch to epoch. train_classifier turns this on whenever "
+                     "--dataloader_num_workers > 0 (pass false to restart them each epoch); with no workers it "
+                     "stays %(default)s.")
+
+
 def argument_parser() -> HfArgumentParser:
-    return HfArgumentParser((ClassifierModelArguments, ClassifierDataArguments, FeatureArguments,
-                             AugmentationArguments, ProtocolArguments, TrainingArguments))
+    parser = HfArgumentParser((ClassifierModelArguments, ClassifierDataArguments, FeatureArguments,
+                               AugmentationArguments, ProtocolArguments, TrainingArguments))
+    # TrainingArguments' own help says "default: False", which `parse_args` overrides when there are workers
+    next(a for a in parser._actions if a.dest == "dataloader_persistent_workers").help = KEPT_WORKERS_HELP
+    return parser
 
 
 def parse_args(argv=None):

@@ -221,8 +221,15 @@ def write_report(runs: list[dict], out: str, header: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(sections), figsize=(7 * len(sections), 5), squeeze=False)
-    for axis, (task, protocol) in zip(axes[0], sections):
+    tasks = list(dict.fromkeys(task for task, _ in sections))  # one row per task, one column per protocol
+    protocols = [protocol for protocol in PROTOCOLS if any(p == protocol for _, p in sections)]
+    figure, axes = plt.subplots(len(tasks), len(protocols), figsize=(7 * len(protocols), 5 * len(tasks)),
+                                squeeze=False)
+    for axis in axes.flat:
+        axis.set_visible(False)
+    for task, protocol in sections:
+        axis = axes[tasks.index(task), protocols.index(protocol)]
+        axis.set_visible(True)
         arms = [arm for arm in ARMS if (task, protocol, arm) in summary]
         means = [summary[(task, protocol, arm)][0] for arm in arms]
         stds = [summary[(task, protocol, arm)][1] for arm in arms]

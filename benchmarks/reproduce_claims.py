@@ -222,7 +222,8 @@ def write_report(runs: list[dict], out: str, header: str) -> None:
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(task for task, _ in sections))  # one row per task, one column per protocol
-    protocols = [protocol for protocol in PROTOCOLS if any(p == protocol for _, p in sections)]
+    present = {protocol for _, protocol in sections}
+    protocols = [protocol for protocol in PROTOCOLS if protocol in present]
     figure, axes = plt.subplots(len(tasks), len(protocols), figsize=(7 * len(protocols), 5 * len(tasks)),
                                 squeeze=False)
     for axis in axes.flat:
